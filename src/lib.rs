@@ -1,0 +1,12 @@
+//! `settle`: a transaction fee and settlement engine for card acquirers.
+//!
+//! Modules depend one way: `money` and `calendar` are pure; `config` reads
+//! the policy; `ingest` turns bytes into compact records or rejects;
+//! `pipeline` links and aggregates them in parallel; `ledger` settles each
+//! merchant; `output` writes and publishes the files.
+#![deny(unsafe_code)]
+
+pub mod calendar;
+pub mod config;
+pub mod error;
+pub mod money;
