@@ -25,7 +25,8 @@ pub fn day_from_civil(year: i32, month: u32, day: u32) -> Day {
     let year_of_era = year - era * 400;
     let month_index = (month + 9) % 12;
     let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era as u32 * 365 + year_of_era as u32 / 4 - year_of_era as u32 / 100 + day_of_year;
+    let day_of_era =
+        year_of_era as u32 * 365 + year_of_era as u32 / 4 - year_of_era as u32 / 100 + day_of_year;
     era * 146_097 + day_of_era as i32 - 719_468
 }
 
@@ -34,11 +35,16 @@ pub fn civil_from_day(day: Day) -> (i32, u32, u32) {
     let shifted = day + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = (shifted - era * 146_097) as u32;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day_of_month = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era as i32 + era * 400 + i32::from(month <= 2);
     (year, month, day_of_month)
 }
@@ -138,10 +144,14 @@ pub fn parse_timestamp(text: &[u8], zone_offset_s: i32) -> Option<Timestamp> {
         [b'Z'] => 0,
         _ => parse_offset(rest)?,
     };
-    let local_s = i64::from(day) * SECONDS_PER_DAY + i64::from(hours * 3600 + minutes * 60 + seconds);
+    let local_s =
+        i64::from(day) * SECONDS_PER_DAY + i64::from(hours * 3600 + minutes * 60 + seconds);
     let unix_s = local_s - i64::from(offset_s);
     let business_day = (unix_s + i64::from(zone_offset_s)).div_euclid(SECONDS_PER_DAY) as Day;
-    Some(Timestamp { instant: Instant { unix_s, nanos }, business_day })
+    Some(Timestamp {
+        instant: Instant { unix_s, nanos },
+        business_day,
+    })
 }
 
 #[cfg(test)]
@@ -157,8 +167,18 @@ mod tests {
         for day in [-719_162, -1, 0, 59, 20_000, 2_932_896] {
             assert_eq!(parse_date(format_date(day).as_bytes()), Some(day), "{day}");
         }
-        assert_eq!(parse_date(b"2024-02-29").map(format_date).as_deref(), Some("2024-02-29"));
-        for bad in [&b"2025-02-29"[..], b"2026-13-01", b"2026-00-10", b"2026-1-01", b"0000-01-01", b"2026/11/01"] {
+        assert_eq!(
+            parse_date(b"2024-02-29").map(format_date).as_deref(),
+            Some("2024-02-29")
+        );
+        for bad in [
+            &b"2025-02-29"[..],
+            b"2026-13-01",
+            b"2026-00-10",
+            b"2026-1-01",
+            b"0000-01-01",
+            b"2026/11/01",
+        ] {
             assert_eq!(parse_date(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }
@@ -173,7 +193,10 @@ mod tests {
         // A naive timestamp is read at the configured offset.
         let naive = parse_timestamp(b"2026-11-02 23:59:59", CST).unwrap();
         assert_eq!(naive.business_day, nov2);
-        assert_eq!(naive.instant.unix_s, i64::from(nov2) * 86_400 + 86_399 - 8 * 3600);
+        assert_eq!(
+            naive.instant.unix_s,
+            i64::from(nov2) * 86_400 + 86_399 - 8 * 3600
+        );
         // 23:30 at -05:00 is 12:30 the next day at +08:00.
         let west = parse_timestamp(b"2026-11-02T23:30:00-05:00", CST).unwrap();
         assert_eq!(west.business_day, nov3);
@@ -191,7 +214,12 @@ mod tests {
             b"2026-11-02T10:00",
             b"2026-11-02  10:00:00",
         ] {
-            assert_eq!(parse_timestamp(bad, CST), None, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parse_timestamp(bad, CST),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -12,13 +12,20 @@ pub enum Error {
     Usage(String),
     /// Bad configuration, naming the file and the key: exit 2.
     #[error("{file}: {key}: {problem}")]
-    Config { file: String, key: String, problem: String },
+    Config {
+        file: String,
+        key: String,
+        problem: String,
+    },
     /// Bad master data or a bad input header, naming the file: exit 2.
     #[error("{file}: {problem}")]
     Input { file: String, problem: String },
     /// An I/O failure during the run: exit 1.
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     /// The totals do not balance; nothing is published: exit 1.
     #[error("conservation check failed, nothing published: {0}")]
     Conservation(String),
@@ -33,15 +40,25 @@ impl Error {
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     pub fn input(file: impl Into<String>, problem: impl Into<String>) -> Error {
-        Error::Input { file: file.into(), problem: problem.into() }
+        Error::Input {
+            file: file.into(),
+            problem: problem.into(),
+        }
     }
 
     pub fn config(file: &Path, key: impl Into<String>, problem: impl Into<String>) -> Error {
-        Error::Config { file: file.display().to_string(), key: key.into(), problem: problem.into() }
+        Error::Config {
+            file: file.display().to_string(),
+            key: key.into(),
+            problem: problem.into(),
+        }
     }
 }
 

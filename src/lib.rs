@@ -3,10 +3,19 @@
 //! Modules depend one way: `money` and `calendar` are pure; `config` reads
 //! the policy; `ingest` turns bytes into compact records or rejects;
 //! `pipeline` links and aggregates them in parallel; `ledger` settles each
-//! merchant; `output` writes and publishes the files.
+//! merchant; `output` writes and publishes the files; `run` ties them
+//! together for the command line.
 #![deny(unsafe_code)]
 
 pub mod calendar;
 pub mod config;
 pub mod error;
+pub mod ingest;
+pub mod ledger;
 pub mod money;
+pub mod output;
+pub mod pipeline;
+pub mod run;
+
+pub use error::{Error, Result};
+pub use run::{RunOptions, RunSummary, run};

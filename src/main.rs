@@ -1,1 +1,106 @@
-fn main() {}
+//! The `settle` command line: parses flags, calls the library, and maps the
+//! outcome to an exit code (0 published, 1 run failure, 2 bad usage or
+//! input). Only this file decides exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Transaction fee and settlement engine for card acquirers: merchant
+/// category fees, deposits, deactivation fees, refunds, voids, adjustments
+/// and carried balances, exact to the fen.
+#[derive(Parser, Debug)]
+#[command(name = "settle", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Settle transactions: writes settlement-YYYY-MM-DD.csv, rejects.csv
+    /// and control.json into --out, whole or not at all.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The configuration (settle.toml): categories, rates, deposit and
+    /// deactivation terms.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Merchant master data (merchants.csv).
+    #[arg(long, value_name = "FILE")]
+    merchants: PathBuf,
+    /// One or more transaction CSV files, read in the order given; `-` reads
+    /// stdin.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    transactions: Vec<String>,
+    /// Adjustments (credits and charges) to book into this run's
+    /// settlements.
+    #[arg(long, value_name = "FILE")]
+    adjustments: Option<PathBuf>,
+    /// The last business date the run covers (its horizon); later
+    /// transactions are rejected as beyond_horizon.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    through: Option<i32>,
+    /// Also write fees-YYYY-MM-DD.csv: one row per accepted transaction
+    /// with its category, rate and fee.
+    #[arg(long)]
+    detail: bool,
+    /// Worker threads (default: one per core). The output is the same for
+    /// any value.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// The output folder; it must not exist yet, or be empty.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+fn parse_day(text: &str) -> Result<i32, String> {
+    settle::calendar::parse_date(text.as_bytes())
+        .ok_or_else(|| format!("{text:?} is not a date YYYY-MM-DD"))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Run(args) => {
+            let options = settle::RunOptions {
+                config: args.config,
+                merchants: args.merchants,
+                transactions: args.transactions,
+                adjustments: args.adjustments,
+                through: args.through,
+                detail: args.detail,
+                threads: args.threads,
+                out: args.out,
+            };
+            match settle::run(&options) {
+                Ok(summary) => {
+                    eprintln!(
+                        "settle: published {} ({} rows read, {} rejected, {} settlement rows in {} files)",
+                        options.out.display(),
+                        summary.rows_read,
+                        summary.rows_rejected,
+                        summary.settlement_rows,
+                        summary.files_written
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("settle: error: {error}");
+                    ExitCode::from(error.exit_code() as u8)
+                }
+            }
+        }
+    }
+}

@@ -37,7 +37,11 @@ impl Categories {
 
 /// Parses `"5812"` or `"5811-5814"` into an inclusive range.
 fn parse_codes(text: &str) -> Option<(Mcc, Mcc)> {
-    let code = |s: &str| (s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<Mcc>().ok()).flatten();
+    let code = |s: &str| {
+        (s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<Mcc>().ok())
+            .flatten()
+    };
     match text.split_once('-') {
         None => code(text).map(|c| (c, c)),
         Some((low, high)) => {
@@ -47,14 +51,23 @@ fn parse_codes(text: &str) -> Option<(Mcc, Mcc)> {
     }
 }
 
-pub(super) fn parse(doc: &Doc, value: Option<&toml::Value>, max_rate_ppm: u32) -> Result<Categories> {
+pub(super) fn parse(
+    doc: &Doc,
+    value: Option<&toml::Value>,
+    max_rate_ppm: u32,
+) -> Result<Categories> {
     let tables = match value {
         Some(toml::Value::Array(items)) if !items.is_empty() => items,
-        Some(toml::Value::Array(_)) | None => return Err(doc.error("category", "at least one [[category]] is required")),
+        Some(toml::Value::Array(_)) | None => {
+            return Err(doc.error("category", "at least one [[category]] is required"));
+        }
         Some(_) => return Err(doc.error("category", "must be an array of tables ([[category]])")),
     };
     if tables.len() > limits::CATEGORIES_MAX {
-        return Err(doc.error("category", format!("more than {} categories", limits::CATEGORIES_MAX)));
+        return Err(doc.error(
+            "category",
+            format!("more than {} categories", limits::CATEGORIES_MAX),
+        ));
     }
     const UNSET: u16 = u16::MAX;
     let mut index_by_mcc = vec![UNSET; MCC_COUNT];
@@ -66,11 +79,25 @@ pub(super) fn parse(doc: &Doc, value: Option<&toml::Value>, max_rate_ppm: u32) -
         };
         let name = match doc.string(table, "name", &format!("category[{position}].name"))? {
             Some(name) if !name.trim().is_empty() => name.to_string(),
-            _ => return Err(doc.error(&format!("category[{position}].name"), "is required and must not be empty")),
+            _ => {
+                return Err(doc.error(
+                    &format!("category[{position}].name"),
+                    "is required and must not be empty",
+                ));
+            }
         };
         let key = |field: &str| format!("category[{position}] ({name}).{field}");
         if let Some(unknown) = table.keys().find(|k| {
-            !["name", "mcc", "default", "debit_rate", "credit_rate", "debit_cap", "credit_cap"].contains(&k.as_str())
+            ![
+                "name",
+                "mcc",
+                "default",
+                "debit_rate",
+                "credit_rate",
+                "debit_cap",
+                "credit_cap",
+            ]
+            .contains(&k.as_str())
         }) {
             return Err(doc.error(&key(unknown), "is not a known category setting"));
         }
@@ -83,7 +110,10 @@ pub(super) fn parse(doc: &Doc, value: Option<&toml::Value>, max_rate_ppm: u32) -
             Some(toml::Value::Boolean(true)) => {
                 if let Some(first) = default_index.replace(index) {
                     let first: &Category = &list[usize::from(first)];
-                    return Err(doc.error(&key("default"), format!("a second default category (the first is {})", first.name)));
+                    return Err(doc.error(
+                        &key("default"),
+                        format!("a second default category (the first is {})", first.name),
+                    ));
                 }
             }
             Some(_) => return Err(doc.error(&key("default"), "must be true or false")),
@@ -91,27 +121,51 @@ pub(super) fn parse(doc: &Doc, value: Option<&toml::Value>, max_rate_ppm: u32) -
         let codes = match table.get("mcc") {
             None => &Vec::new(),
             Some(toml::Value::Array(codes)) => codes,
-            Some(_) => return Err(doc.error(&key("mcc"), "must be an array of strings such as [\"5812\", \"5811-5814\"]")),
+            Some(_) => {
+                return Err(doc.error(
+                    &key("mcc"),
+                    "must be an array of strings such as [\"5812\", \"5811-5814\"]",
+                ));
+            }
         };
         for code in codes {
             let text = code.as_str().unwrap_or_default();
-            let (low, high) = parse_codes(text)
-                .ok_or_else(|| doc.error(&key("mcc"), format!("{code} is not a 4-digit code or an ascending range such as \"9211-9399\"")))?;
+            let (low, high) = parse_codes(text).ok_or_else(|| {
+                doc.error(
+                    &key("mcc"),
+                    format!(
+                        "{code} is not a 4-digit code or an ascending range such as \"9211-9399\""
+                    ),
+                )
+            })?;
             for mcc in low..=high {
                 let slot = &mut index_by_mcc[usize::from(mcc)];
                 if *slot != UNSET {
-                    let other = if *slot == index { name.clone() } else { list[usize::from(*slot)].name.clone() };
-                    return Err(doc.error(&key("mcc"), format!("code {mcc:04} is already listed in category {other}")));
+                    let other = if *slot == index {
+                        name.clone()
+                    } else {
+                        list[usize::from(*slot)].name.clone()
+                    };
+                    return Err(doc.error(
+                        &key("mcc"),
+                        format!("code {mcc:04} is already listed in category {other}"),
+                    ));
                 }
                 *slot = index;
             }
         }
         let rate = |field: &str| -> Result<u32> {
-            let rate_ppm = doc.rate(table, field, &key(field))?.ok_or_else(|| doc.error(&key(field), "is required"))?;
+            let rate_ppm = doc
+                .rate(table, field, &key(field))?
+                .ok_or_else(|| doc.error(&key(field), "is required"))?;
             if rate_ppm > max_rate_ppm {
                 return Err(doc.error(
                     &key(field),
-                    format!("{} is above max_rate {}", crate::money::format_rate(rate_ppm), crate::money::format_rate(max_rate_ppm)),
+                    format!(
+                        "{} is above max_rate {}",
+                        crate::money::format_rate(rate_ppm),
+                        crate::money::format_rate(max_rate_ppm)
+                    ),
                 ));
             }
             Ok(rate_ppm)
@@ -120,13 +174,23 @@ pub(super) fn parse(doc: &Doc, value: Option<&toml::Value>, max_rate_ppm: u32) -
         let credit_rate_ppm = rate("credit_rate")?;
         let debit_cap_fen = doc.amount(table, "debit_cap", &key("debit_cap"))?;
         let credit_cap_fen = doc.amount(table, "credit_cap", &key("credit_cap"))?;
-        list.push(Category { name, debit_rate_ppm, credit_rate_ppm, debit_cap_fen, credit_cap_fen });
+        list.push(Category {
+            name,
+            debit_rate_ppm,
+            credit_rate_ppm,
+            debit_cap_fen,
+            credit_cap_fen,
+        });
     }
-    let default_index = default_index.ok_or_else(|| doc.error("category", "no category has default = true"))?;
+    let default_index =
+        default_index.ok_or_else(|| doc.error("category", "no category has default = true"))?;
     for slot in &mut index_by_mcc {
         if *slot == UNSET {
             *slot = default_index;
         }
     }
-    Ok(Categories { list, index_by_mcc: index_by_mcc.into_boxed_slice() })
+    Ok(Categories {
+        list,
+        index_by_mcc: index_by_mcc.into_boxed_slice(),
+    })
 }

@@ -42,66 +42,137 @@ pub struct Settings {
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Settings> {
-    let text = std::fs::read(path).map_err(|e| Error::Usage(format!("{}: cannot read: {e}", path.display())))?;
-    let text = String::from_utf8(text).map_err(|_| Error::config(path, "(file)", "is not valid UTF-8"))?;
+    let text = std::fs::read(path)
+        .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", path.display())))?;
+    let text =
+        String::from_utf8(text).map_err(|_| Error::config(path, "(file)", "is not valid UTF-8"))?;
     parse(path, &text)
 }
 
 /// Validates a configuration given as text; `path` only names it in errors.
 pub fn parse(path: &Path, text: &str) -> Result<Settings> {
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| Error::config(path, "(syntax)", e.to_string().replace('\n', " ")))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        Error::config(path, "(syntax)", e.to_string().replace('\n', " "))
+    })?;
     let doc = Doc { path };
-    doc.reject_unknown(&table, "", &[
-        "timezone",
-        "settlement_lag_days",
-        "rounding",
-        "max_rate",
-        "max_txn_amount",
-        "refund_fee",
-        "refund_retention_days",
-        "deposit",
-        "deactivation",
-        "category",
-    ])?;
+    doc.reject_unknown(
+        &table,
+        "",
+        &[
+            "timezone",
+            "settlement_lag_days",
+            "rounding",
+            "max_rate",
+            "max_txn_amount",
+            "refund_fee",
+            "refund_retention_days",
+            "deposit",
+            "deactivation",
+            "category",
+        ],
+    )?;
     let empty = toml::Table::new();
     let deposit = doc.sub_table(&table, "deposit")?.unwrap_or(&empty);
-    doc.reject_unknown(deposit, "deposit.", &["refund_volume", "refund_window_days"])?;
+    doc.reject_unknown(
+        deposit,
+        "deposit.",
+        &["refund_volume", "refund_window_days"],
+    )?;
     let deactivation = doc.sub_table(&table, "deactivation")?.unwrap_or(&empty);
-    doc.reject_unknown(deactivation, "deactivation.", &["fee", "return_window_days"])?;
+    doc.reject_unknown(
+        deactivation,
+        "deactivation.",
+        &["fee", "return_window_days"],
+    )?;
 
-    let zone_text = doc.string(&table, "timezone", "timezone")?.unwrap_or("+08:00");
+    let zone_text = doc
+        .string(&table, "timezone", "timezone")?
+        .unwrap_or("+08:00");
     let zone_offset_s = match zone_text {
         "Z" | "UTC" => 0,
-        other => calendar::parse_offset(other.as_bytes())
-            .ok_or_else(|| doc.error("timezone", format!("{other:?} is not a fixed offset like \"+08:00\"")))?,
+        other => calendar::parse_offset(other.as_bytes()).ok_or_else(|| {
+            doc.error(
+                "timezone",
+                format!("{other:?} is not a fixed offset like \"+08:00\""),
+            )
+        })?,
     };
-    let rounding = match doc.string(&table, "rounding", "rounding")?.unwrap_or("half_up") {
+    let rounding = match doc
+        .string(&table, "rounding", "rounding")?
+        .unwrap_or("half_up")
+    {
         "half_up" => Rounding::HalfUp,
         "half_even" => Rounding::HalfEven,
-        other => return Err(doc.error("rounding", format!("{other:?} is not half_up or half_even"))),
+        other => {
+            return Err(doc.error("rounding", format!("{other:?} is not half_up or half_even")));
+        }
     };
-    let refund_fee = match doc.string(&table, "refund_fee", "refund_fee")?.unwrap_or("kept") {
+    let refund_fee = match doc
+        .string(&table, "refund_fee", "refund_fee")?
+        .unwrap_or("kept")
+    {
         "kept" => RefundFee::Kept,
         "proportional" => RefundFee::Proportional,
-        other => return Err(doc.error("refund_fee", format!("{other:?} is not kept or proportional"))),
+        other => {
+            return Err(doc.error(
+                "refund_fee",
+                format!("{other:?} is not kept or proportional"),
+            ));
+        }
     };
     let max_rate_ppm = doc.rate(&table, "max_rate", "max_rate")?.unwrap_or(4900);
     let categories = categories::parse(&doc, table.get("category"), max_rate_ppm)?;
 
     Ok(Settings {
         zone_offset_s,
-        settlement_lag_days: doc.days(&table, "settlement_lag_days", "settlement_lag_days", 0, limits::SETTLEMENT_LAG_DAYS_MAX)?.unwrap_or(1),
+        settlement_lag_days: doc
+            .days(
+                &table,
+                "settlement_lag_days",
+                "settlement_lag_days",
+                0,
+                limits::SETTLEMENT_LAG_DAYS_MAX,
+            )?
+            .unwrap_or(1),
         rounding,
         max_rate_ppm,
-        max_txn_amount_fen: doc.amount(&table, "max_txn_amount", "max_txn_amount")?.unwrap_or(5_000_000),
+        max_txn_amount_fen: doc
+            .amount(&table, "max_txn_amount", "max_txn_amount")?
+            .unwrap_or(5_000_000),
         refund_fee,
-        refund_retention_days: doc.days(&table, "refund_retention_days", "refund_retention_days", 0, limits::WINDOW_DAYS_MAX)?.unwrap_or(180),
-        deposit_refund_volume_fen: doc.amount(deposit, "refund_volume", "deposit.refund_volume")?.unwrap_or(3_000_000),
-        deposit_refund_window_days: doc.days(deposit, "refund_window_days", "deposit.refund_window_days", 1, limits::WINDOW_DAYS_MAX)?.unwrap_or(90),
-        deactivation_fee_fen: doc.amount(deactivation, "fee", "deactivation.fee")?.unwrap_or(19_900),
-        return_window_days: doc.days(deactivation, "return_window_days", "deactivation.return_window_days", 0, limits::WINDOW_DAYS_MAX)?.unwrap_or(30),
+        refund_retention_days: doc
+            .days(
+                &table,
+                "refund_retention_days",
+                "refund_retention_days",
+                0,
+                limits::WINDOW_DAYS_MAX,
+            )?
+            .unwrap_or(180),
+        deposit_refund_volume_fen: doc
+            .amount(deposit, "refund_volume", "deposit.refund_volume")?
+            .unwrap_or(3_000_000),
+        deposit_refund_window_days: doc
+            .days(
+                deposit,
+                "refund_window_days",
+                "deposit.refund_window_days",
+                1,
+                limits::WINDOW_DAYS_MAX,
+            )?
+            .unwrap_or(90),
+        deactivation_fee_fen: doc
+            .amount(deactivation, "fee", "deactivation.fee")?
+            .unwrap_or(19_900),
+        return_window_days: doc
+            .days(
+                deactivation,
+                "return_window_days",
+                "deactivation.return_window_days",
+                0,
+                limits::WINDOW_DAYS_MAX,
+            )?
+            .unwrap_or(30),
         categories,
     })
 }
@@ -131,7 +202,12 @@ impl Doc<'_> {
         }
     }
 
-    pub(crate) fn string<'t>(&self, table: &'t toml::Table, key: &str, full_key: &str) -> Result<Option<&'t str>> {
+    pub(crate) fn string<'t>(
+        &self,
+        table: &'t toml::Table,
+        key: &str,
+        full_key: &str,
+    ) -> Result<Option<&'t str>> {
         match table.get(key) {
             None => Ok(None),
             Some(toml::Value::String(text)) => Ok(Some(text.as_str())),
@@ -141,35 +217,71 @@ impl Doc<'_> {
 
     /// A decimal is written as a string (`"0.0049"`) so that no float ever
     /// holds it; a bare integer is accepted too.
-    fn decimal_text(&self, table: &toml::Table, key: &str, full_key: &str) -> Result<Option<String>> {
+    fn decimal_text(
+        &self,
+        table: &toml::Table,
+        key: &str,
+        full_key: &str,
+    ) -> Result<Option<String>> {
         match table.get(key) {
             None => Ok(None),
             Some(toml::Value::String(text)) => Ok(Some(text.clone())),
             Some(toml::Value::Integer(value)) => Ok(Some(value.to_string())),
-            Some(toml::Value::Float(_)) => Err(self.error(full_key, "must be a decimal string such as \"0.0049\", not a float")),
+            Some(toml::Value::Float(_)) => Err(self.error(
+                full_key,
+                "must be a decimal string such as \"0.0049\", not a float",
+            )),
             Some(_) => Err(self.error(full_key, "must be a decimal string")),
         }
     }
 
-    pub(crate) fn rate(&self, table: &toml::Table, key: &str, full_key: &str) -> Result<Option<u32>> {
-        let Some(text) = self.decimal_text(table, key, full_key)? else { return Ok(None) };
-        money::parse_rate_ppm(&text)
-            .map(Some)
-            .ok_or_else(|| self.error(full_key, format!("{text:?} is not a rate between 0 and 1 with at most 6 fractional digits")))
+    pub(crate) fn rate(
+        &self,
+        table: &toml::Table,
+        key: &str,
+        full_key: &str,
+    ) -> Result<Option<u32>> {
+        let Some(text) = self.decimal_text(table, key, full_key)? else {
+            return Ok(None);
+        };
+        money::parse_rate_ppm(&text).map(Some).ok_or_else(|| {
+            self.error(
+                full_key,
+                format!("{text:?} is not a rate between 0 and 1 with at most 6 fractional digits"),
+            )
+        })
     }
 
-    pub(crate) fn amount(&self, table: &toml::Table, key: &str, full_key: &str) -> Result<Option<i64>> {
-        let Some(text) = self.decimal_text(table, key, full_key)? else { return Ok(None) };
+    pub(crate) fn amount(
+        &self,
+        table: &toml::Table,
+        key: &str,
+        full_key: &str,
+    ) -> Result<Option<i64>> {
+        let Some(text) = self.decimal_text(table, key, full_key)? else {
+            return Ok(None);
+        };
         money::parse_amount_fen(text.as_bytes(), false)
             .map(Some)
             .map_err(|e| self.error(full_key, format!("{text:?} {}", e.describe())))
     }
 
-    fn days(&self, table: &toml::Table, key: &str, full_key: &str, min: i64, max: i64) -> Result<Option<i32>> {
+    fn days(
+        &self,
+        table: &toml::Table,
+        key: &str,
+        full_key: &str,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<i32>> {
         match table.get(key) {
             None => Ok(None),
-            Some(toml::Value::Integer(value)) if (min..=max).contains(value) => Ok(Some(*value as i32)),
-            Some(toml::Value::Integer(value)) => Err(self.error(full_key, format!("{value} is outside {min}..={max}"))),
+            Some(toml::Value::Integer(value)) if (min..=max).contains(value) => {
+                Ok(Some(*value as i32))
+            }
+            Some(toml::Value::Integer(value)) => {
+                Err(self.error(full_key, format!("{value} is outside {min}..={max}")))
+            }
             Some(_) => Err(self.error(full_key, "must be an integer number of days")),
         }
     }

@@ -55,23 +55,41 @@ fn mcc_lookup_uses_ranges_and_the_default() {
 fn errors_name_the_key() {
     let above = BASE.replace("credit_rate = \"0.0049\"", "credit_rate = \"0.0050\"");
     let message = error_text(&above);
-    assert!(message.contains("category[1] (general).credit_rate") && message.contains("above max_rate"), "{message}");
+    assert!(
+        message.contains("category[1] (general).credit_rate") && message.contains("above max_rate"),
+        "{message}"
+    );
 
     let twice = BASE.replace("\"8062\", ", "\"8062\", \"8062\", ");
     assert!(error_text(&twice).contains("code 8062 is already listed"));
 
     let overlap = BASE.replace("default = true", "default = true\nmcc = [\"9300-9400\"]");
     let message = error_text(&overlap);
-    assert!(message.contains("category[1] (general).mcc") && message.contains("9300"), "{message}");
+    assert!(
+        message.contains("category[1] (general).mcc") && message.contains("9300"),
+        "{message}"
+    );
 
     assert!(error_text(&BASE.replace("9211-9399", "9399-9211")).contains("ascending range"));
     assert!(error_text(&BASE.replace("default = true", "")).contains("no category has default"));
     assert!(error_text(&format!("rounding = \"up\"\n{BASE}")).contains("rounding"));
     assert!(error_text(&format!("timezone = \"Asia/Shanghai\"\n{BASE}")).contains("timezone"));
     assert!(error_text(&format!("max_rate = 0.0049\n{BASE}")).contains("not a float"));
-    assert!(error_text(&format!("settlement_lag = 1\n{BASE}")).contains("settlement_lag: is not a known setting"));
-    assert!(error_text(&format!("[deposit]\nrefund_window_days = 0\n{BASE}")).contains("deposit.refund_window_days"));
-    assert!(error_text(&format!("[deactivation]\nfee = \"-1.00\"\n{BASE}")).contains("deactivation.fee"));
-    assert!(error_text(&BASE.replace("debit_rate = \"0.0038\"", "debit_rate = \"0.0000001\"")).contains("debit_rate"));
+    assert!(
+        error_text(&format!("settlement_lag = 1\n{BASE}"))
+            .contains("settlement_lag: is not a known setting")
+    );
+    assert!(
+        error_text(&format!("[deposit]\nrefund_window_days = 0\n{BASE}"))
+            .contains("deposit.refund_window_days")
+    );
+    assert!(
+        error_text(&format!("[deactivation]\nfee = \"-1.00\"\n{BASE}"))
+            .contains("deactivation.fee")
+    );
+    assert!(
+        error_text(&BASE.replace("debit_rate = \"0.0038\"", "debit_rate = \"0.0000001\""))
+            .contains("debit_rate")
+    );
     assert!(error_text("timezone = ").contains("(syntax)"));
 }

@@ -73,7 +73,11 @@ pub fn parse_amount_fen(text: &[u8], signed: bool) -> Result<i64, AmountError> {
         None => (body, None),
     };
     if int_part.is_empty() || !int_part.iter().all(u8::is_ascii_digit) {
-        return Err(if body.is_empty() { AmountError::Sign } else { AmountError::Syntax });
+        return Err(if body.is_empty() {
+            AmountError::Sign
+        } else {
+            AmountError::Syntax
+        });
     }
     let frac_fen = match frac_part {
         None => 0,
@@ -91,12 +95,18 @@ pub fn parse_amount_fen(text: &[u8], signed: bool) -> Result<i64, AmountError> {
     if significant.len() > 12 {
         return Err(AmountError::Range);
     }
-    let whole_cny = significant.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'));
+    let whole_cny = significant
+        .iter()
+        .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'));
     let magnitude_fen = whole_cny * FEN_PER_CNY + frac_fen;
     if magnitude_fen >= AMOUNT_FEN_LIMIT {
         return Err(AmountError::Range);
     }
-    Ok(if negative { -magnitude_fen } else { magnitude_fen })
+    Ok(if negative {
+        -magnitude_fen
+    } else {
+        magnitude_fen
+    })
 }
 
 /// Parses a rate with at most 6 fractional digits into ppm. Rates above
@@ -165,7 +175,12 @@ pub fn fee_fen(amount_fen: i64, rate_ppm: u32, rounding: Rounding) -> i64 {
 
 /// The fee returned so far for a purchase after `refunded_fen` of its
 /// `amount_fen` was refunded, under `refund_fee = "proportional"` (3.2).
-pub fn fee_returned_fen(fee_fen: i64, refunded_fen: i64, amount_fen: i64, rounding: Rounding) -> i64 {
+pub fn fee_returned_fen(
+    fee_fen: i64,
+    refunded_fen: i64,
+    amount_fen: i64,
+    rounding: Rounding,
+) -> i64 {
     assert!(amount_fen > 0, "a purchase amount is positive");
     debug_assert!(refunded_fen <= amount_fen);
     let exact = i128::from(fee_fen) * i128::from(refunded_fen);

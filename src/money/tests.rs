@@ -16,7 +16,9 @@ fn decimal_fee_fen(amount_fen: i64, rate_ppm: u32, rounding: Rounding) -> i64 {
     let amount = Decimal::new(amount_fen, 2);
     let rate = Decimal::new(i64::from(rate_ppm), 6);
     let fee = (amount * rate).round_dp_with_strategy(2, decimal_strategy(rounding));
-    (fee * Decimal::ONE_HUNDRED).try_into().expect("fee fits i64")
+    (fee * Decimal::ONE_HUNDRED)
+        .try_into()
+        .expect("fee fits i64")
 }
 
 fn rounding_strategy() -> impl Strategy<Value = Rounding> {
@@ -85,16 +87,41 @@ fn amounts_parse_exactly() {
     assert_eq!(parse_amount_fen(b"12.34", false), Ok(1234));
     assert_eq!(parse_amount_fen(b"007.05", false), Ok(705));
     assert_eq!(parse_amount_fen(b"-199.00", true), Ok(-19900));
-    assert_eq!(parse_amount_fen(b"999999999999.99", false), Ok(99_999_999_999_999));
-    assert_eq!(parse_amount_fen(b"1000000000000", false), Err(AmountError::Range));
-    assert_eq!(parse_amount_fen(b"0001000000000000.00", false), Err(AmountError::Range));
-    assert_eq!(parse_amount_fen(b"12.345", false), Err(AmountError::Precision));
+    assert_eq!(
+        parse_amount_fen(b"999999999999.99", false),
+        Ok(99_999_999_999_999)
+    );
+    assert_eq!(
+        parse_amount_fen(b"1000000000000", false),
+        Err(AmountError::Range)
+    );
+    assert_eq!(
+        parse_amount_fen(b"0001000000000000.00", false),
+        Err(AmountError::Range)
+    );
+    assert_eq!(
+        parse_amount_fen(b"12.345", false),
+        Err(AmountError::Precision)
+    );
     assert_eq!(parse_amount_fen(b"-5", false), Err(AmountError::Sign));
     assert_eq!(parse_amount_fen(b"+5", true), Err(AmountError::Sign));
     assert_eq!(parse_amount_fen(b"-", true), Err(AmountError::Sign));
     assert_eq!(parse_amount_fen(b"", true), Err(AmountError::Empty));
-    for bad in [&b"12."[..], b".5", b"1e3", b"1,000", b"1.2.3", b" 1", b"0x10", b"--1"] {
-        assert!(parse_amount_fen(bad, true).is_err(), "{:?}", String::from_utf8_lossy(bad));
+    for bad in [
+        &b"12."[..],
+        b".5",
+        b"1e3",
+        b"1,000",
+        b"1.2.3",
+        b" 1",
+        b"0x10",
+        b"--1",
+    ] {
+        assert!(
+            parse_amount_fen(bad, true).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }
 

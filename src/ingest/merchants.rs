@@ -1,0 +1,206 @@
+//! Merchant master data (RULES.md 1.2). Master data must be clean: every bad
+//! line is listed in one fatal error.
+
+use std::collections::HashMap;
+
+use crate::calendar::{self, Day};
+use crate::config::{Mcc, limits};
+use crate::error::{Error, Result};
+use crate::ingest::csv::{Record, Tokenizer};
+use crate::ingest::header;
+use crate::money;
+
+/// One merchant, as registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Merchant {
+    pub id: String,
+    pub mcc: Mcc,
+    pub activated_on: Day,
+    pub deposit_fen: i64,
+    pub deactivated_on: Option<Day>,
+}
+
+/// All merchants, sorted by id bytewise, so that a dense index orders rows
+/// exactly as the settlement files must.
+#[derive(Debug, Default)]
+pub struct Merchants {
+    list: Vec<Merchant>,
+    index_by_id: HashMap<Box<[u8]>, u32>,
+}
+
+impl Merchants {
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn get(&self, index: u32) -> &Merchant {
+        &self.list[index as usize]
+    }
+
+    pub fn all(&self) -> &[Merchant] {
+        &self.list
+    }
+
+    pub fn index_of(&self, id: &[u8]) -> Option<u32> {
+        self.index_by_id.get(id).copied()
+    }
+
+    /// Builds the table from merchants in any order; ids must be unique.
+    pub fn from_list(mut list: Vec<Merchant>) -> Merchants {
+        list.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+        let index_by_id = list
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.as_bytes().into(), i as u32))
+            .collect();
+        assert!(
+            list.windows(2).all(|pair| pair[0].id != pair[1].id),
+            "merchant ids are unique"
+        );
+        Merchants { list, index_by_id }
+    }
+}
+
+const COLUMNS: [(&str, bool); 5] = [
+    ("merchant_id", true),
+    ("mcc", true),
+    ("activated_on", true),
+    ("deposit", true),
+    ("deactivated_on", false),
+];
+
+/// Parses a 4-digit MCC.
+pub fn parse_mcc(text: &[u8]) -> Option<Mcc> {
+    if text.len() != 4 || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(text.iter().fold(0, |acc, d| acc * 10 + Mcc::from(d - b'0')))
+}
+
+fn parse_row(
+    record: &Record,
+    columns: &[Option<usize>],
+    field_count: usize,
+) -> std::result::Result<Merchant, String> {
+    if record.unterminated {
+        return Err("a quoted field is not closed before the end of the file".into());
+    }
+    if record.field_count() != field_count {
+        return Err(format!(
+            "has {} fields, the header has {field_count}",
+            record.field_count()
+        ));
+    }
+    let field = |i: usize| record.field_or_empty(columns[i]);
+    let text = |i: usize| {
+        std::str::from_utf8(field(i)).map_err(|_| format!("{} is not valid UTF-8", COLUMNS[i].0))
+    };
+    let id = text(0)?;
+    if id.is_empty() {
+        return Err("merchant_id is empty".into());
+    }
+    let mcc = parse_mcc(field(1))
+        .ok_or_else(|| format!("mcc {:?} is not 4 digits", text(1).unwrap_or("?")))?;
+    let activated_on = calendar::parse_date(field(2)).ok_or_else(|| {
+        format!(
+            "activated_on {:?} is not a date YYYY-MM-DD",
+            text(2).unwrap_or("?")
+        )
+    })?;
+    let deposit_fen = money::parse_amount_fen(field(3), false)
+        .map_err(|e| format!("deposit {:?} {}", text(3).unwrap_or("?"), e.describe()))?;
+    let deactivated_on = match field(4) {
+        [] => None,
+        date => {
+            let day = calendar::parse_date(date).ok_or_else(|| {
+                format!(
+                    "deactivated_on {:?} is not a date YYYY-MM-DD",
+                    text(4).unwrap_or("?")
+                )
+            })?;
+            if day < activated_on {
+                return Err(format!(
+                    "deactivated_on {} is before activated_on {}",
+                    calendar::format_date(day),
+                    calendar::format_date(activated_on)
+                ));
+            }
+            Some(day)
+        }
+    };
+    Ok(Merchant {
+        id: id.to_string(),
+        mcc,
+        activated_on,
+        deposit_fen,
+        deactivated_on,
+    })
+}
+
+/// Parses the merchants file; `file` names it in errors.
+pub fn parse(buf: &[u8], file: &str) -> Result<Merchants> {
+    let header = header::read(buf, file, &COLUMNS)?;
+    let mut tokenizer = Tokenizer::new(buf, header.data_start);
+    let mut record = Record::default();
+    let mut list = Vec::new();
+    let mut lines = Vec::new();
+    let mut problems = Vec::new();
+    while tokenizer.next_record(&mut record) {
+        let line = header.lines_before_data + record.lines_before + 1;
+        match parse_row(&record, &header.columns, header.field_count) {
+            Ok(merchant) => {
+                list.push(merchant);
+                lines.push(line);
+            }
+            Err(problem) => problems.push((line, problem)),
+        }
+    }
+    if list.len() > limits::MERCHANTS_MAX {
+        return Err(Error::input(
+            file,
+            format!("more than {} merchants", limits::MERCHANTS_MAX),
+        ));
+    }
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    order.sort_by(|&a, &b| {
+        list[a]
+            .id
+            .as_bytes()
+            .cmp(list[b].id.as_bytes())
+            .then(a.cmp(&b))
+    });
+    for pair in order.windows(2) {
+        if list[pair[0]].id == list[pair[1]].id {
+            problems.push((
+                lines[pair[1]],
+                format!(
+                    "merchant_id {:?} is already on line {}",
+                    list[pair[1]].id, lines[pair[0]]
+                ),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(Merchants::from_list(list));
+    }
+    problems.sort();
+    let count = problems.len();
+    let mut message = format!(
+        "{count} bad merchant line{}:",
+        if count == 1 { "" } else { "s" }
+    );
+    for (line, problem) in problems.iter().take(limits::BAD_LINES_LISTED_MAX) {
+        message.push_str(&format!("\n  line {line}: {problem}"));
+    }
+    if count > limits::BAD_LINES_LISTED_MAX {
+        message.push_str(&format!(
+            "\n  ... and {} more",
+            count - limits::BAD_LINES_LISTED_MAX
+        ));
+    }
+    Err(Error::input(file, message))
+}

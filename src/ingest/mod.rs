@@ -1,0 +1,21 @@
+//! Ingest: input bytes (mapped files or stdin), headers, record splitting,
+//! and the parsing of transactions, merchants and adjustments into compact
+//! values.
+//!
+//! This module owns every input format of RULES.md 1 and the structural and
+//! field checks (steps 1 and 2 of 3.3). It must not link rows to each other
+//! or move money: that is the pipeline's and the ledger's job.
+
+pub mod adjustments;
+pub mod csv;
+pub mod header;
+pub mod merchants;
+mod mmap;
+pub mod reject;
+pub mod source;
+pub mod txn;
+
+pub use merchants::{Merchant, Merchants};
+pub use reject::{Reject, RejectCode};
+pub use source::Source;
+pub use txn::{Card, IdRef, Kind, Txn};

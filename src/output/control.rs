@@ -1,0 +1,121 @@
+//! `control.json`: the run's inputs with their digests, row counts per
+//! file, the conservation totals, receivables, and the digest of every
+//! other output file.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::calendar::{self, Day};
+use crate::ingest::Merchants;
+use crate::money::format_fen;
+use crate::pipeline::{FileCounts, Settled};
+
+/// One input file as the run saw it.
+#[derive(Clone, Debug)]
+pub struct InputFile {
+    /// The path as given on the command line (`-` for stdin).
+    pub path: String,
+    pub sha256: String,
+}
+
+/// What the run was asked to do.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub config: InputFile,
+    pub merchants: InputFile,
+    pub transactions: Vec<InputFile>,
+    pub adjustments: Option<InputFile>,
+    pub through: Option<Day>,
+    pub detail: bool,
+}
+
+/// The lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn counted(file: &InputFile, counts: FileCounts) -> Value {
+    json!({
+        "path": file.path,
+        "sha256": file.sha256,
+        "rows_read": counts.rows_read,
+        "rows_accepted": counts.rows_accepted,
+        "rows_rejected": counts.rows_rejected,
+    })
+}
+
+fn date(day: Option<Day>) -> Value {
+    day.map_or(Value::Null, |d| Value::String(calendar::format_date(d)))
+}
+
+/// Renders control.json; `files` are the outputs written before it.
+pub fn render(
+    settled: &Settled,
+    merchants: &Merchants,
+    info: &RunInfo,
+    settlement_names: &[String],
+    files: &[(String, Vec<u8>)],
+) -> String {
+    let totals = &settled.totals;
+    let transactions: Vec<Value> = info
+        .transactions
+        .iter()
+        .zip(&settled.txn_counts)
+        .map(|(file, counts)| counted(file, *counts))
+        .collect();
+    let adjustments = match (&info.adjustments, settled.adjustment_counts) {
+        (Some(file), Some(counts)) => counted(file, counts),
+        _ => Value::Null,
+    };
+    // A merchant's last row of the run decides what it still owes.
+    let mut receivables = Vec::new();
+    for pair in settled
+        .rows
+        .iter()
+        .zip(settled.rows.iter().skip(1).map(Some).chain([None]))
+    {
+        let (row, next) = pair;
+        let is_last = next.is_none_or(|n| n.merchant != row.merchant);
+        if is_last && row.carried_out_fen < 0 {
+            receivables.push(json!({"merchant_id": merchants.get(row.merchant).id, "amount": format_fen(-row.carried_out_fen)}));
+        }
+    }
+    let outputs: serde_json::Map<String, Value> = files
+        .iter()
+        .map(|(name, bytes)| (name.clone(), Value::String(sha256_hex(bytes))))
+        .collect();
+    let control = json!({
+        "engine": "settle",
+        "version": env!("CARGO_PKG_VERSION"),
+        "inputs": {
+            "config": {"path": info.config.path, "sha256": info.config.sha256},
+            "merchants": {"path": info.merchants.path, "sha256": info.merchants.sha256, "rows": merchants.len()},
+            "transactions": transactions,
+            "adjustments": adjustments,
+        },
+        "run": {"start": date(settled.start), "horizon": date(settled.horizon), "through": date(info.through)},
+        "totals": {
+            "purchases": format_fen(totals.purchases_fen),
+            "refunds": format_fen(totals.refunds_fen),
+            "fees": format_fen(totals.fees_fen),
+            "adjustments": format_fen(totals.adjustments_fen),
+            "carried_in_first": format_fen(totals.carried_in_first_fen),
+            "payouts": format_fen(totals.payouts_fen),
+            "deposit_held": format_fen(totals.deposit_held_fen),
+            "deposit_released": format_fen(totals.deposit_released_fen),
+            "deposit_forfeited": format_fen(totals.deposit_forfeited_fen),
+            "deactivation_fees": format_fen(totals.deactivation_fees_fen),
+            "carried_out_last": format_fen(totals.carried_out_last_fen),
+        },
+        "receivables": {"total": format_fen(-totals.carried_out_last_fen), "merchants": receivables},
+        "settlement_files": settlement_names,
+        "outputs": outputs,
+        "balanced": true,
+    });
+    let mut text = serde_json::to_string_pretty(&control).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,141 @@
+//! CSV outputs: settlement files, rejects and fee detail (RULES.md 4).
+//! LF line ends and minimal RFC 4180 quoting.
+
+use std::collections::BTreeMap;
+
+use crate::calendar::{self, Day};
+use crate::config::Settings;
+use crate::ingest::txn::{Card, Kind};
+use crate::ingest::{Merchants, Reject};
+use crate::ledger::Row;
+use crate::money::{self, push_fen};
+use crate::pipeline::{Outcome, Settled};
+
+pub const SETTLEMENT_HEADER: &str = "settlement_date,merchant_id,txn_count,purchases,refunds,fees,adjustments,carried_in,proceeds,deposit_held,deposit_released,deposit_forfeited,deactivation_fee,payout,carried_out\n";
+pub const REJECTS_HEADER: &str = "file,line,txn_id,reason,detail\n";
+pub const DETAIL_HEADER: &str = "txn_id,merchant_id,terminal_id,type,business_date,settlement_date,amount,category,rate,fee,status\n";
+
+/// Appends `text` as one field, quoted only when it holds a comma, a quote
+/// or a line end.
+pub fn push_field(out: &mut String, text: &str) {
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// The settlement files' names and contents, by settlement date. Rows come
+/// in merchant-index order, which is merchant_id byte order.
+pub fn settlement_files(rows: &[Row], merchants: &Merchants) -> BTreeMap<Day, String> {
+    let mut files: BTreeMap<Day, String> = BTreeMap::new();
+    for row in rows {
+        let out = files
+            .entry(row.settlement_day)
+            .or_insert_with(|| SETTLEMENT_HEADER.to_string());
+        out.push_str(&calendar::format_date(row.settlement_day));
+        out.push(',');
+        push_field(out, &merchants.get(row.merchant).id);
+        out.push(',');
+        out.push_str(&row.txn_count.to_string());
+        for amount in [
+            row.purchases_fen,
+            row.refunds_fen,
+            row.fees_fen,
+            row.adjustments_fen,
+            row.carried_in_fen,
+            row.proceeds_fen,
+            row.deposit_held_fen,
+            row.deposit_released_fen,
+            row.deposit_forfeited_fen,
+            row.deactivation_fee_fen,
+            row.payout_fen,
+            row.carried_out_fen,
+        ] {
+            out.push(',');
+            push_fen(out, amount);
+        }
+        out.push('\n');
+    }
+    files
+}
+
+/// `rejects.csv`; `file_names[i]` is the path of input file `i` as given.
+pub fn rejects_file(rejects: &[Reject], file_names: &[&str]) -> String {
+    let mut out = String::from(REJECTS_HEADER);
+    for reject in rejects {
+        push_field(&mut out, file_names[reject.file_index as usize]);
+        out.push(',');
+        out.push_str(&reject.line.to_string());
+        out.push(',');
+        push_field(&mut out, &reject.id);
+        out.push(',');
+        out.push_str(reject.code.as_str());
+        out.push(',');
+        push_field(&mut out, &reject.detail);
+        out.push('\n');
+    }
+    out
+}
+
+/// `fees-YYYY-MM-DD.csv` contents by settlement date: one row per accepted
+/// transaction, by merchant_id then file order.
+pub fn detail_files(
+    settled: &Settled,
+    merchants: &Merchants,
+    settings: &Settings,
+) -> BTreeMap<Day, String> {
+    let parsed = &settled.parsed;
+    let linked = &settled.linked;
+    let lag = settings.settlement_lag_days;
+    let mut order: Vec<usize> = (0..parsed.txns.len())
+        .filter(|&i| linked.outcomes[i] == Outcome::Accepted)
+        .collect();
+    order.sort_by_key(|&i| (parsed.txns[i].business_day, parsed.txns[i].merchant, i));
+    let mut files: BTreeMap<Day, String> = BTreeMap::new();
+    for i in order {
+        let txn = &parsed.txns[i];
+        let settlement_day = txn.business_day + lag;
+        let out = files
+            .entry(settlement_day)
+            .or_insert_with(|| DETAIL_HEADER.to_string());
+        let purchase_index = if txn.kind == Kind::Purchase {
+            i
+        } else {
+            linked.purchase_of[i] as usize
+        };
+        let category = settings.categories.get(linked.category[i]);
+        let rate_ppm = match parsed.txns[purchase_index].card {
+            Card::Credit => category.credit_rate_ppm,
+            _ => category.debit_rate_ppm,
+        };
+        let (fee_fen, status) = match txn.kind {
+            Kind::Purchase if linked.voided[i] => (0, "voided"),
+            Kind::Purchase if linked.capped[i] => (linked.fee_fen[i], "capped"),
+            Kind::Purchase => (linked.fee_fen[i], "charged"),
+            Kind::Refund => (-linked.fee_fen[i], "refund"),
+            Kind::Void => (0, "void"),
+        };
+        for text in [
+            &*String::from_utf8_lossy(parsed.id(txn.txn_id)),
+            &merchants.get(txn.merchant).id,
+            &String::from_utf8_lossy(parsed.id(txn.terminal_id)),
+            txn.kind.as_str(),
+            &calendar::format_date(txn.business_day),
+            &calendar::format_date(settlement_day),
+            &money::format_fen(txn.amount_fen.into()),
+            &category.name,
+            &money::format_rate(rate_ppm),
+        ] {
+            push_field(out, text);
+            out.push(',');
+        }
+        push_fen(out, fee_fen.into());
+        out.push(',');
+        out.push_str(status);
+        out.push('\n');
+    }
+    files
+}

@@ -1,0 +1,131 @@
+//! Output: the settlement, rejects, control and detail files, published
+//! whole or not at all.
+//!
+//! Files are written into a temporary folder beside `--out`, fsynced, and
+//! the folder is renamed into place last. This module must not compute
+//! money: it formats what the pipeline settled.
+#![forbid(unsafe_code)]
+
+pub mod control;
+pub mod csv;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::calendar;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::ingest::Merchants;
+use crate::pipeline::Settled;
+pub use control::RunInfo;
+
+/// Refuses an `--out` that exists and is not an empty folder.
+pub fn check_out_dir(out: &Path) -> Result<()> {
+    match fs::read_dir(out) {
+        Ok(mut entries) => match entries.next() {
+            None => Ok(()),
+            Some(_) => Err(Error::Usage(format!(
+                "{}: --out exists and is not empty; refusing to overwrite it",
+                out.display()
+            ))),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if out.is_file() => Err(Error::Usage(format!(
+            "{}: --out is a file, not a folder ({e})",
+            out.display()
+        ))),
+        Err(e) => Err(Error::io(format!("checking --out {}", out.display()), e)),
+    }
+}
+
+/// The temporary folder a run writes into: beside `out`, named after it.
+fn staging_dir(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    out.with_file_name(format!(".{name}.settle-tmp-{}", std::process::id()))
+}
+
+/// Every file of a run, by name, in the order they are listed.
+pub fn render(
+    settled: &Settled,
+    merchants: &Merchants,
+    settings: &Settings,
+    info: &RunInfo,
+) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut settlement_names = Vec::new();
+    for (day, text) in csv::settlement_files(&settled.rows, merchants) {
+        let name = format!("settlement-{}.csv", calendar::format_date(day));
+        settlement_names.push(name.clone());
+        files.push((name, text.into_bytes()));
+    }
+    let mut file_names: Vec<&str> = info.transactions.iter().map(|f| f.path.as_str()).collect();
+    if let Some(adjustments) = &info.adjustments {
+        file_names.push(&adjustments.path);
+    }
+    files.push((
+        "rejects.csv".to_string(),
+        csv::rejects_file(&settled.rejects, &file_names).into_bytes(),
+    ));
+    if info.detail {
+        for (day, text) in csv::detail_files(settled, merchants, settings) {
+            files.push((
+                format!("fees-{}.csv", calendar::format_date(day)),
+                text.into_bytes(),
+            ));
+        }
+    }
+    let control = control::render(settled, merchants, info, &settlement_names, &files);
+    files.push(("control.json".to_string(), control.into_bytes()));
+    files
+}
+
+/// Writes `files` into a staging folder and renames it to `out`.
+pub fn publish(out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let staging = staging_dir(out);
+    let result = write_and_rename(&staging, out, files);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+fn write_and_rename(staging: &Path, out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let context = |what: &str, path: &Path| format!("{what} {}", path.display());
+    if staging.exists() {
+        fs::remove_dir_all(staging)
+            .map_err(|e| Error::io(context("removing stale", staging), e))?;
+    }
+    fs::create_dir(staging).map_err(|e| Error::io(context("creating", staging), e))?;
+    for (name, bytes) in files {
+        let path = staging.join(name);
+        let mut file =
+            fs::File::create(&path).map_err(|e| Error::io(context("creating", &path), e))?;
+        file.write_all(bytes)
+            .map_err(|e| Error::io(context("writing", &path), e))?;
+        file.sync_all()
+            .map_err(|e| Error::io(context("syncing", &path), e))?;
+    }
+    sync_dir(staging)?;
+    fs::rename(staging, out).map_err(|e| {
+        Error::io(
+            format!("publishing {} as {}", staging.display(), out.display()),
+            e,
+        )
+    })?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    let handle =
+        fs::File::open(dir).map_err(|e| Error::io(format!("opening {}", dir.display()), e))?;
+    handle
+        .sync_all()
+        .map_err(|e| Error::io(format!("syncing {}", dir.display()), e))
+}

@@ -1,0 +1,356 @@
+//! The run: parse in parallel chunks, link, aggregate per (merchant,
+//! business date), settle merchants in parallel, and check conservation.
+//!
+//! This module owns the order of the stages and the data handed between
+//! them. It must not format or write output files.
+
+pub mod link;
+pub mod parse;
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::calendar::Day;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::ingest::adjustments::{self, Adjustment};
+use crate::ingest::txn::Kind;
+use crate::ingest::{Merchants, Reject};
+use crate::ledger::{self, DayTotals, MerchantInput, MerchantState, Row, Span};
+use crate::money;
+pub use link::{Linked, Outcome};
+pub use parse::{Parsed, TxnFile};
+
+/// The inputs of one run, already opened and with headers checked.
+pub struct Plan<'a> {
+    pub settings: &'a Settings,
+    pub merchants: &'a Merchants,
+    pub txn_files: Vec<TxnFile<'a>>,
+    /// The adjustments file's bytes and its name for messages.
+    pub adjustments: Option<(&'a [u8], &'a str)>,
+    pub through: Option<Day>,
+}
+
+/// Rows read, accepted and rejected in one input file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileCounts {
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    pub rows_rejected: u64,
+}
+
+/// The totals of RULES.md 3.7.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub purchases_fen: i128,
+    pub refunds_fen: i128,
+    pub fees_fen: i128,
+    pub adjustments_fen: i128,
+    pub carried_in_first_fen: i128,
+    pub payouts_fen: i128,
+    pub deposit_held_fen: i128,
+    pub deposit_released_fen: i128,
+    pub deposit_forfeited_fen: i128,
+    pub deactivation_fees_fen: i128,
+    pub carried_out_last_fen: i128,
+}
+
+/// Everything a run computed, ready to be written.
+pub struct Settled {
+    pub parsed: Parsed,
+    pub linked: Linked,
+    /// Settlement rows by merchant index, then settlement date.
+    pub rows: Vec<Row>,
+    /// Rejected transaction rows in file order, then adjustment rows.
+    pub rejects: Vec<Reject>,
+    pub span: Option<Span>,
+    pub start: Option<Day>,
+    pub horizon: Option<Day>,
+    pub txn_counts: Vec<FileCounts>,
+    pub adjustment_counts: Option<FileCounts>,
+    pub totals: Totals,
+    pub closing: Vec<MerchantState>,
+}
+
+/// Runs every stage and checks conservation. Nothing is written here.
+pub fn run(plan: &Plan) -> Result<Settled> {
+    let settings = plan.settings;
+    let parsed = parse::parse_files(&plan.txn_files, settings, plan.merchants);
+    let linked = link::link(&parsed, settings, plan.merchants, plan.through);
+
+    // The run's dates (RULES.md 2).
+    let accepted_days = || {
+        parsed
+            .txns
+            .iter()
+            .zip(&linked.outcomes)
+            .filter(|(_, o)| **o == Outcome::Accepted)
+            .map(|(t, _)| t.business_day)
+    };
+    let horizon = plan.through.or_else(|| accepted_days().max());
+    let start = accepted_days().min();
+    let span = match (start, horizon) {
+        (Some(start), Some(horizon)) if start <= horizon => Some(Span { start, horizon }),
+        _ => None,
+    };
+
+    let lag = settings.settlement_lag_days;
+    let (adjustments, adjustment_counts, adjustment_rejects) = match plan.adjustments {
+        None => (Vec::new(), None, Vec::new()),
+        Some((bytes, name)) => {
+            let owned = span.map(|s| (s.start + lag, s.horizon + lag));
+            let file_index = plan.txn_files.len() as u32;
+            let parsed_adjustments =
+                adjustments::parse(bytes, name, file_index, plan.merchants, owned)?;
+            let counts = FileCounts {
+                rows_read: parsed_adjustments.rows_read,
+                rows_accepted: parsed_adjustments.accepted.len() as u64,
+                rows_rejected: parsed_adjustments.rejects.len() as u64,
+            };
+            (
+                parsed_adjustments.accepted,
+                Some(counts),
+                parsed_adjustments.rejects,
+            )
+        }
+    };
+
+    let merchant_count = plan.merchants.len();
+    let days = ByMerchant::new(&aggregate(&parsed, &linked), merchant_count);
+    let adjustment_days = ByMerchant::new(&adjustments_by_merchant(&adjustments), merchant_count);
+    let purchased = purchases_by_merchant(&parsed, &linked, merchant_count);
+    let settled: Vec<(Vec<Row>, MerchantState)> = (0..merchant_count as u32)
+        .into_par_iter()
+        .map(|index| {
+            let input = MerchantInput {
+                index,
+                merchant: plan.merchants.get(index),
+                opening: MerchantState::new(),
+                days: days.of(index),
+                adjustments: adjustment_days.of(index),
+                purchased_in_run: purchased[index as usize],
+            };
+            ledger::settle_merchant(&input, settings, span)
+        })
+        .collect();
+
+    let mut totals = input_totals(&parsed, &linked, &adjustments);
+    let mut rows = Vec::new();
+    let mut closing = Vec::with_capacity(settled.len());
+    for (merchant_rows, state) in settled {
+        if let (Some(first), Some(last)) = (merchant_rows.first(), merchant_rows.last()) {
+            totals.carried_in_first_fen += first.carried_in_fen;
+            totals.carried_out_last_fen += last.carried_out_fen;
+        }
+        rows.extend(merchant_rows);
+        closing.push(state);
+    }
+    check_conservation(&rows, &mut totals)?;
+
+    let mut rejects = parsed.rejects.clone();
+    for (txn, outcome) in parsed.txns.iter().zip(&linked.outcomes) {
+        if let Outcome::Rejected(code, detail) = outcome {
+            let id = String::from_utf8_lossy(parsed.id(txn.txn_id)).into_owned();
+            rejects.push(Reject {
+                file_index: txn.file_index,
+                line: txn.line,
+                id,
+                code: *code,
+                detail: detail.clone(),
+            });
+        }
+    }
+    rejects.sort_by_key(|r| (r.file_index, r.line));
+    let mut txn_counts: Vec<FileCounts> = parsed
+        .rows_read_per_file
+        .iter()
+        .map(|&rows_read| FileCounts {
+            rows_read,
+            ..FileCounts::default()
+        })
+        .collect();
+    for reject in &rejects {
+        txn_counts[reject.file_index as usize].rows_rejected += 1;
+    }
+    for counts in &mut txn_counts {
+        counts.rows_accepted = counts.rows_read - counts.rows_rejected;
+    }
+    rejects.extend(adjustment_rejects);
+
+    Ok(Settled {
+        parsed,
+        linked,
+        rows,
+        rejects,
+        span,
+        start,
+        horizon,
+        txn_counts,
+        adjustment_counts,
+        totals,
+        closing,
+    })
+}
+
+/// Per (merchant, business date) totals of accepted transactions, sorted.
+fn aggregate(parsed: &Parsed, linked: &Linked) -> Vec<((u32, Day), DayTotals)> {
+    let merged = parsed
+        .txns
+        .par_iter()
+        .enumerate()
+        .fold(
+            HashMap::<(u32, Day), DayTotals>::new,
+            |mut map, (i, txn)| {
+                if linked.outcomes[i] == Outcome::Accepted {
+                    let totals = map.entry((txn.merchant, txn.business_day)).or_default();
+                    totals.txn_count += 1;
+                    match txn.kind {
+                        Kind::Purchase if !linked.voided[i] => {
+                            totals.purchases_fen += i128::from(txn.amount_fen);
+                            totals.fees_fen += i128::from(linked.fee_fen[i]);
+                        }
+                        Kind::Refund => {
+                            totals.refunds_fen += i128::from(txn.amount_fen);
+                            totals.fees_fen -= i128::from(linked.fee_fen[i]);
+                        }
+                        Kind::Purchase | Kind::Void => {}
+                    }
+                }
+                map
+            },
+        )
+        .reduce(HashMap::new, |mut left, right| {
+            for (key, totals) in right {
+                left.entry(key).or_default().merge(&totals);
+            }
+            left
+        });
+    let mut days: Vec<_> = merged.into_iter().collect();
+    days.par_sort_unstable_by_key(|(key, _)| *key);
+    days
+}
+
+fn adjustments_by_merchant(adjustments: &[Adjustment]) -> Vec<((u32, Day), i128)> {
+    let mut sums: Vec<((u32, Day), i128)> = adjustments
+        .iter()
+        .map(|a| ((a.merchant, a.settlement_day), i128::from(a.amount_fen)))
+        .collect();
+    sums.sort_by_key(|(key, _)| *key);
+    sums.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.1 += later.1;
+        }
+        same
+    });
+    sums
+}
+
+fn purchases_by_merchant(parsed: &Parsed, linked: &Linked, merchant_count: usize) -> Vec<bool> {
+    let mut purchased = vec![false; merchant_count];
+    for (txn, outcome) in parsed.txns.iter().zip(&linked.outcomes) {
+        if txn.kind == Kind::Purchase && *outcome == Outcome::Accepted {
+            purchased[txn.merchant as usize] = true;
+        }
+    }
+    purchased
+}
+
+/// Values by (merchant, date), stored flat with one offset per merchant.
+struct ByMerchant<T> {
+    entries: Vec<(Day, T)>,
+    offsets: Vec<usize>,
+}
+
+impl<T: Copy> ByMerchant<T> {
+    /// Groups a list sorted by (merchant, date).
+    fn new(sorted: &[((u32, Day), T)], merchant_count: usize) -> ByMerchant<T> {
+        debug_assert!(sorted.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        let mut offsets = Vec::with_capacity(merchant_count + 1);
+        let mut cursor = 0;
+        for merchant in 0..=merchant_count as u32 {
+            while cursor < sorted.len() && sorted[cursor].0.0 < merchant {
+                cursor += 1;
+            }
+            offsets.push(cursor);
+        }
+        ByMerchant {
+            entries: sorted
+                .iter()
+                .map(|((_, day), value)| (*day, *value))
+                .collect(),
+            offsets,
+        }
+    }
+
+    fn of(&self, merchant: u32) -> &[(Day, T)] {
+        &self.entries[self.offsets[merchant as usize]..self.offsets[merchant as usize + 1]]
+    }
+}
+
+/// The left side of RULES.md 3.7, from the accepted inputs themselves.
+fn input_totals(parsed: &Parsed, linked: &Linked, adjustments: &[Adjustment]) -> Totals {
+    let mut totals = Totals::default();
+    for (i, txn) in parsed.txns.iter().enumerate() {
+        if linked.outcomes[i] != Outcome::Accepted {
+            continue;
+        }
+        match txn.kind {
+            Kind::Purchase if !linked.voided[i] => {
+                totals.purchases_fen += i128::from(txn.amount_fen);
+                totals.fees_fen += i128::from(linked.fee_fen[i]);
+            }
+            Kind::Refund => {
+                totals.refunds_fen += i128::from(txn.amount_fen);
+                totals.fees_fen -= i128::from(linked.fee_fen[i]);
+            }
+            Kind::Purchase | Kind::Void => {}
+        }
+    }
+    totals.adjustments_fen = adjustments.iter().map(|a| i128::from(a.amount_fen)).sum();
+    totals
+}
+
+/// Checks RULES.md 3.7 and that the rows carry exactly the accepted inputs.
+fn check_conservation(rows: &[Row], totals: &mut Totals) -> Result<()> {
+    let sum = |field: fn(&Row) -> i128| rows.iter().map(field).sum::<i128>();
+    let from_rows = [
+        ("purchases", sum(|r| r.purchases_fen), totals.purchases_fen),
+        ("refunds", sum(|r| r.refunds_fen), totals.refunds_fen),
+        ("fees", sum(|r| r.fees_fen), totals.fees_fen),
+        (
+            "adjustments",
+            sum(|r| r.adjustments_fen),
+            totals.adjustments_fen,
+        ),
+    ];
+    for (name, in_rows, in_inputs) in from_rows {
+        if in_rows != in_inputs {
+            return Err(Error::Conservation(format!(
+                "{name}: settlement rows carry {} but the accepted inputs total {}",
+                money::format_fen(in_rows),
+                money::format_fen(in_inputs)
+            )));
+        }
+    }
+    totals.payouts_fen = sum(|r| r.payout_fen);
+    totals.deposit_held_fen = sum(|r| r.deposit_held_fen);
+    totals.deposit_released_fen = sum(|r| r.deposit_released_fen);
+    totals.deposit_forfeited_fen = sum(|r| r.deposit_forfeited_fen);
+    totals.deactivation_fees_fen = sum(|r| r.deactivation_fee_fen);
+    let left = totals.purchases_fen - totals.refunds_fen - totals.fees_fen
+        + totals.adjustments_fen
+        + totals.carried_in_first_fen;
+    let right = totals.payouts_fen + totals.deposit_held_fen - totals.deposit_released_fen
+        + totals.deactivation_fees_fen
+        + totals.carried_out_last_fen;
+    if left != right {
+        return Err(Error::Conservation(format!(
+            "inputs give {} but payouts, deposits, fees and balances give {}",
+            money::format_fen(left),
+            money::format_fen(right)
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! The `settle run` command as a library call: open and check every input
+//! (anything fatal stops here, before work), run the pipeline, publish.
+
+use std::path::{Path, PathBuf};
+
+use crate::calendar::Day;
+use crate::config;
+use crate::error::{Error, Result};
+use crate::ingest::{Source, adjustments, header, merchants, txn};
+use crate::output::{self, control::InputFile, control::sha256_hex};
+use crate::pipeline::{self, Plan, Totals, TxnFile};
+
+/// What `settle run` was asked to do.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    pub merchants: PathBuf,
+    /// Paths as given; `-` is stdin.
+    pub transactions: Vec<String>,
+    pub adjustments: Option<PathBuf>,
+    pub through: Option<Day>,
+    pub detail: bool,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    pub out: PathBuf,
+}
+
+/// What a published run reports back.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub rows_read: u64,
+    pub rows_rejected: u64,
+    pub settlement_rows: usize,
+    pub files_written: usize,
+    pub totals: Totals,
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Runs one settlement: nothing is written unless everything succeeds.
+pub fn run(options: &RunOptions) -> Result<RunSummary> {
+    if options.transactions.iter().filter(|p| *p == "-").count() > 1 {
+        return Err(Error::Usage(
+            "stdin (-) can be given only once in --transactions".into(),
+        ));
+    }
+    output::check_out_dir(&options.out)?;
+    let config_bytes = std::fs::read(&options.config)
+        .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", options.config.display())))?;
+    let settings = config::parse(&options.config, &String::from_utf8_lossy(&config_bytes))?;
+    let merchants_name = display(&options.merchants);
+    let merchants_source = Source::open(&merchants_name)?;
+    let merchants = merchants::parse(&merchants_source, &merchants_name)?;
+
+    let adjustments_name = options.adjustments.as_deref().map(display);
+    let adjustments_source = adjustments_name.as_deref().map(Source::open).transpose()?;
+    if let (Some(bytes), Some(name)) = (&adjustments_source, &adjustments_name) {
+        adjustments::read_header(bytes, name)?;
+    }
+    let sources = options
+        .transactions
+        .iter()
+        .map(|path| Source::open(path))
+        .collect::<Result<Vec<_>>>()?;
+    let headers = sources
+        .iter()
+        .zip(&options.transactions)
+        .map(|(bytes, name)| header::read(bytes, name, &txn::COLUMNS))
+        .collect::<Result<Vec<_>>>()?;
+
+    let threads = if options.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        options.threads
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Usage(format!("--threads {threads}: {e}")))?;
+    let plan = Plan {
+        settings: &settings,
+        merchants: &merchants,
+        txn_files: sources
+            .iter()
+            .zip(&headers)
+            .map(|(bytes, header)| TxnFile { bytes, header })
+            .collect(),
+        adjustments: adjustments_source
+            .as_deref()
+            .zip(adjustments_name.as_deref()),
+        through: options.through,
+    };
+    let settled = pool.install(|| pipeline::run(&plan))?;
+
+    let input = |name: String, bytes: &[u8]| InputFile {
+        path: name,
+        sha256: sha256_hex(bytes),
+    };
+    let info = output::RunInfo {
+        config: input(display(&options.config), &config_bytes),
+        merchants: input(merchants_name, &merchants_source),
+        transactions: options
+            .transactions
+            .iter()
+            .zip(&sources)
+            .map(|(name, bytes)| input(name.clone(), bytes))
+            .collect(),
+        adjustments: adjustments_name
+            .zip(adjustments_source.as_deref())
+            .map(|(name, bytes)| input(name, bytes)),
+        through: options.through,
+        detail: options.detail,
+    };
+    let files = pool.install(|| output::render(&settled, &merchants, &settings, &info));
+    output::publish(&options.out, &files)?;
+    Ok(RunSummary {
+        rows_read: settled.txn_counts.iter().map(|c| c.rows_read).sum(),
+        rows_rejected: settled.rejects.len() as u64,
+        settlement_rows: settled.rows.len(),
+        files_written: files.len(),
+        totals: settled.totals,
+    })
+}
