@@ -56,6 +56,9 @@ struct RunArgs {
     /// The output folder; it must not exist yet, or be empty.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Target bytes per parse chunk (for testing chunk boundaries).
+    #[arg(long, value_name = "BYTES", default_value_t = 0, hide = true)]
+    chunk_bytes: usize,
 }
 
 fn parse_day(text: &str) -> Result<i32, String> {
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
                 through: args.through,
                 detail: args.detail,
                 threads: args.threads,
+                chunk_bytes: args.chunk_bytes,
                 out: args.out,
             };
             match settle::run(&options) {

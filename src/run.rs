@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::calendar::Day;
-use crate::config;
+use crate::config::{self, limits};
 use crate::error::{Error, Result};
 use crate::ingest::{Source, adjustments, header, merchants, txn};
 use crate::output::{self, control::InputFile, control::sha256_hex};
@@ -22,6 +22,8 @@ pub struct RunOptions {
     pub detail: bool,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
+    /// Target bytes per parse chunk; 0 means the default.
+    pub chunk_bytes: usize,
     pub out: PathBuf,
 }
 
@@ -91,6 +93,11 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
             .as_deref()
             .zip(adjustments_name.as_deref()),
         through: options.through,
+        chunk_bytes: if options.chunk_bytes == 0 {
+            limits::CHUNK_BYTES_TARGET
+        } else {
+            options.chunk_bytes
+        },
     };
     let settled = pool.install(|| pipeline::run(&plan))?;
 

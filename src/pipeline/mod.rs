@@ -30,6 +30,9 @@ pub struct Plan<'a> {
     /// The adjustments file's bytes and its name for messages.
     pub adjustments: Option<(&'a [u8], &'a str)>,
     pub through: Option<Day>,
+    /// Target bytes per parse chunk (`limits::CHUNK_BYTES_TARGET` in
+    /// production; tests use tiny chunks to exercise the boundaries).
+    pub chunk_bytes: usize,
 }
 
 /// Rows read, accepted and rejected in one input file.
@@ -76,7 +79,7 @@ pub struct Settled {
 /// Runs every stage and checks conservation. Nothing is written here.
 pub fn run(plan: &Plan) -> Result<Settled> {
     let settings = plan.settings;
-    let parsed = parse::parse_files(&plan.txn_files, settings, plan.merchants);
+    let parsed = parse::parse_files(&plan.txn_files, settings, plan.merchants, plan.chunk_bytes);
     let linked = link::link(&parsed, settings, plan.merchants, plan.through);
 
     // The run's dates (RULES.md 2).

@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::config::{Settings, limits};
+use crate::config::Settings;
 use crate::ingest::csv::{self, Record, Tokenizer};
 use crate::ingest::merchants::Merchants;
 use crate::ingest::txn::{self, Txn, TxnColumns};
@@ -118,14 +118,15 @@ fn parse_chunk(
 }
 
 /// Parses every file, chunks in parallel, and returns the rows in file order.
-pub fn parse_files(files: &[TxnFile], settings: &Settings, merchants: &Merchants) -> Parsed {
+pub fn parse_files(
+    files: &[TxnFile],
+    settings: &Settings,
+    merchants: &Merchants,
+    chunk_bytes: usize,
+) -> Parsed {
     let mut jobs = Vec::new();
     for (file_index, file) in files.iter().enumerate() {
-        let starts = csv::chunk_starts(
-            file.bytes,
-            file.header.data_start,
-            limits::CHUNK_BYTES_TARGET,
-        );
+        let starts = csv::chunk_starts(file.bytes, file.header.data_start, chunk_bytes);
         for (i, &start) in starts.iter().enumerate() {
             let limit = starts.get(i + 1).copied().unwrap_or(file.bytes.len());
             jobs.push(ChunkJob {
