@@ -195,9 +195,16 @@ pub fn settle_merchant(
     let merchant = input.merchant;
     let lag = settings.settlement_lag_days;
     let window_last = merchant.activated_on + settings.deposit_refund_window_days - 1;
-    if state.deposit_status == DepositStatus::Collecting && window_last < span.start {
+    // What lies before the start belongs to earlier runs (RULES.md 2): a
+    // window that ended there, or a final settlement there, which released
+    // any deposit still collecting.
+    let deactivated_before_start = merchant.deactivated_on.is_some_and(|day| day < span.start);
+    if state.deposit_status == DepositStatus::Collecting
+        && (window_last < span.start || deactivated_before_start)
+    {
         state.deposit_status = DepositStatus::Closed;
     }
+    state.final_settled |= deactivated_before_start;
     let event = deposit_event(input, settings, span, &state);
     let final_day = merchant
         .deactivated_on

@@ -279,3 +279,24 @@ fn a_release_for_volume_comes_before_the_release_at_final_settlement() {
     assert_eq!(rows[1].deposit_released_fen, 10_000);
     assert_eq!(state.deposit_status, DepositStatus::Released);
 }
+
+#[test]
+fn a_merchant_deactivated_before_the_start_has_no_deposit_events() {
+    // Activated 10-30, window 10-30..11-03, deactivated 11-01. The run starts
+    // 11-02: the final settlement (and its release of the deposit) belonged
+    // to an earlier run, so no forfeit on 11-03 and no row at all.
+    let m = merchant("2026-10-30", 12_050, Some("2026-11-01"));
+    let rows = settle(&m, &[], &[], ("2026-11-02", "2026-11-09"));
+    assert_eq!(rows, []);
+    // An adjustment still gets its row, with no hold: the deposit is closed.
+    let rows = settle(
+        &m,
+        &[],
+        &[(day("2026-11-05"), 10_000)],
+        ("2026-11-02", "2026-11-09"),
+    );
+    assert_eq!(
+        (rows.len(), rows[0].deposit_held_fen, rows[0].payout_fen),
+        (1, 0, 10_000)
+    );
+}

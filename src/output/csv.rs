@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::calendar::{self, Day};
 use crate::config::Settings;
+use crate::ingest::adjustments::Adjustment;
 use crate::ingest::txn::{Card, Kind};
 use crate::ingest::{Merchants, Reject};
 use crate::ledger::Row;
@@ -13,6 +14,7 @@ use crate::pipeline::{Outcome, Settled};
 
 pub const SETTLEMENT_HEADER: &str = "settlement_date,merchant_id,txn_count,purchases,refunds,fees,adjustments,carried_in,proceeds,deposit_held,deposit_released,deposit_forfeited,deactivation_fee,payout,carried_out\n";
 pub const REJECTS_HEADER: &str = "file,line,txn_id,reason,detail\n";
+pub const ADJUSTMENTS_HEADER: &str = "adj_id,merchant_id,settlement_date,amount,reason\n";
 pub const DETAIL_HEADER: &str = "txn_id,merchant_id,terminal_id,type,business_date,settlement_date,amount,category,rate,fee,status\n";
 
 /// Appends `text` as one field, quoted only when it holds a comma, a quote
@@ -75,6 +77,25 @@ pub fn rejects_file(rejects: &[Reject], file_names: &[&str]) -> String {
         out.push_str(reject.code.as_str());
         out.push(',');
         push_field(&mut out, &reject.detail);
+        out.push('\n');
+    }
+    out
+}
+
+/// `adjustments-booked.csv`: every accepted adjustment in line order, with
+/// the reason operations gave for it, so a merchant's statement can say why.
+pub fn adjustments_file(adjustments: &[Adjustment], merchants: &Merchants) -> String {
+    let mut out = String::from(ADJUSTMENTS_HEADER);
+    for adjustment in adjustments {
+        push_field(&mut out, &adjustment.id);
+        out.push(',');
+        push_field(&mut out, &merchants.get(adjustment.merchant).id);
+        out.push(',');
+        out.push_str(&calendar::format_date(adjustment.settlement_day));
+        out.push(',');
+        push_fen(&mut out, adjustment.amount_fen.into());
+        out.push(',');
+        push_field(&mut out, &adjustment.reason);
         out.push('\n');
     }
     out

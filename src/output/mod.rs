@@ -70,6 +70,10 @@ pub fn render(
         "rejects.csv".to_string(),
         csv::rejects_file(&settled.rejects, &file_names).into_bytes(),
     ));
+    if info.adjustments.is_some() {
+        let text = csv::adjustments_file(&settled.adjustments, merchants);
+        files.push(("adjustments-booked.csv".to_string(), text.into_bytes()));
+    }
     if info.detail {
         for (day, text) in csv::detail_files(settled, merchants, settings) {
             files.push((

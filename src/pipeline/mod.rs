@@ -72,6 +72,8 @@ pub struct Settled {
     pub horizon: Option<Day>,
     pub txn_counts: Vec<FileCounts>,
     pub adjustment_counts: Option<FileCounts>,
+    /// Accepted adjustments, in line order.
+    pub adjustments: Vec<Adjustment>,
     pub totals: Totals,
     pub closing: Vec<MerchantState>,
 }
@@ -191,6 +193,7 @@ pub fn run(plan: &Plan) -> Result<Settled> {
         horizon,
         txn_counts,
         adjustment_counts,
+        adjustments,
         totals,
         closing,
     })
