@@ -9,6 +9,9 @@
 pub type Day = i32;
 
 const SECONDS_PER_DAY: i64 = 86_400;
+/// 0001-01-01 and 9999-12-31: the range of dates the engine reads and writes.
+const FIRST_DAY: Day = -719_162;
+const LAST_DAY: Day = 2_932_896;
 
 /// An instant: seconds since the Unix epoch (UTC) and a fraction in
 /// nanoseconds. Ordered as instants are.
@@ -148,6 +151,10 @@ pub fn parse_timestamp(text: &[u8], zone_offset_s: i32) -> Option<Timestamp> {
         i64::from(day) * SECONDS_PER_DAY + i64::from(hours * 3600 + minutes * 60 + seconds);
     let unix_s = local_s - i64::from(offset_s);
     let business_day = (unix_s + i64::from(zone_offset_s)).div_euclid(SECONDS_PER_DAY) as Day;
+    // The business date must itself be a date of years 0001 to 9999.
+    if !(FIRST_DAY..=LAST_DAY).contains(&business_day) {
+        return None;
+    }
     Some(Timestamp {
         instant: Instant { unix_s, nanos },
         business_day,
@@ -164,7 +171,9 @@ mod tests {
     fn dates_round_trip() {
         assert_eq!(parse_date(b"1970-01-01"), Some(0));
         assert_eq!(parse_date(b"2026-11-01"), Some(day_from_civil(2026, 11, 1)));
-        for day in [-719_162, -1, 0, 59, 20_000, 2_932_896] {
+        assert_eq!(format_date(FIRST_DAY), "0001-01-01");
+        assert_eq!(format_date(LAST_DAY), "9999-12-31");
+        for day in [FIRST_DAY, -1, 0, 59, 20_000, LAST_DAY] {
             assert_eq!(parse_date(format_date(day).as_bytes()), Some(day), "{day}");
         }
         assert_eq!(
@@ -213,6 +222,8 @@ mod tests {
             b"2026-11-02T10:00:00+08",
             b"2026-11-02T10:00",
             b"2026-11-02  10:00:00",
+            b"9999-12-31 23:00:00-05:00",
+            b"0001-01-01 01:00:00+10:00",
         ] {
             assert_eq!(
                 parse_timestamp(bad, CST),

@@ -51,7 +51,14 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     output::check_out_dir(&options.out)?;
     let config_bytes = std::fs::read(&options.config)
         .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", options.config.display())))?;
-    let settings = config::parse(&options.config, &String::from_utf8_lossy(&config_bytes))?;
+    let config_text = std::str::from_utf8(&config_bytes).map_err(|e| {
+        Error::config(
+            &options.config,
+            "(file)",
+            format!("is not valid UTF-8 ({e})"),
+        )
+    })?;
+    let settings = config::parse(&options.config, config_text)?;
     let merchants_name = display(&options.merchants);
     let merchants_source = Source::open(&merchants_name)?;
     let merchants = merchants::parse(&merchants_source, &merchants_name)?;

@@ -106,6 +106,13 @@ fn check_row(
     if record.unterminated {
         return Err("a quoted field is not closed before the end of the file".into());
     }
+    if raw.len() > crate::ingest::txn::ROW_BYTES_MAX {
+        return Err(format!(
+            "the row is {} bytes, more than the limit of {}",
+            raw.len(),
+            crate::ingest::txn::ROW_BYTES_MAX
+        ));
+    }
     if std::str::from_utf8(raw).is_err() {
         return Err("the row is not valid UTF-8".into());
     }

@@ -83,11 +83,15 @@ pub fn parse_mcc(text: &[u8]) -> Option<Mcc> {
 
 fn parse_row(
     record: &Record,
+    raw: &[u8],
     columns: &[Option<usize>],
     field_count: usize,
 ) -> std::result::Result<Merchant, String> {
     if record.unterminated {
         return Err("a quoted field is not closed before the end of the file".into());
+    }
+    if std::str::from_utf8(raw).is_err() {
+        return Err("the row is not valid UTF-8".into());
     }
     if record.field_count() != field_count {
         return Err(format!(
@@ -151,7 +155,12 @@ pub fn parse(buf: &[u8], file: &str) -> Result<Merchants> {
     let mut problems = Vec::new();
     while tokenizer.next_record(&mut record) {
         let line = header.lines_before_data + record.lines_before + 1;
-        match parse_row(&record, &header.columns, header.field_count) {
+        match parse_row(
+            &record,
+            &buf[record.start..record.end],
+            &header.columns,
+            header.field_count,
+        ) {
             Ok(merchant) => {
                 list.push(merchant);
                 lines.push(line);

@@ -89,6 +89,9 @@ pub fn render(
 
 /// Writes `files` into a staging folder and renames it to `out`.
 pub fn publish(out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    // An existing (empty) `--out` such as `.` is named by its real path, so
+    // that the staging folder can sit beside it and be renamed onto it.
+    let out = &fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
     let staging = staging_dir(out);
     let result = write_and_rename(&staging, out, files);
     if result.is_err() {
@@ -120,8 +123,12 @@ fn write_and_rename(staging: &Path, out: &Path, files: &[(String, Vec<u8>)]) -> 
             e,
         )
     })?;
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        sync_dir(parent)?;
+    // The run is published once the rename is done; a failure to make the
+    // rename durable is reported but cannot unpublish it.
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Err(error) = sync_dir(parent)
+    {
+        eprintln!("settle: warning: published, but {error}");
     }
     Ok(())
 }
