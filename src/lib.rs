@@ -9,6 +9,7 @@
 
 pub mod calendar;
 pub mod config;
+pub mod datagen;
 pub mod error;
 pub mod ingest;
 pub mod ledger;

@@ -22,6 +22,31 @@ enum Command {
     /// Settle transactions: writes settlement-YYYY-MM-DD.csv, rejects.csv
     /// and control.json into --out, whole or not at all.
     Run(RunArgs),
+    /// Generate realistic test data (settle.toml, merchants.csv,
+    /// transactions.csv) deterministically from a seed.
+    Gen(GenArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct GenArgs {
+    /// Number of merchants.
+    #[arg(long, value_name = "N")]
+    merchants: u32,
+    /// Number of transaction rows.
+    #[arg(long, value_name = "N")]
+    rows: u64,
+    /// Number of business days, from 2026-11-01.
+    #[arg(long, value_name = "D")]
+    days: u32,
+    /// Random seed: the same seed gives the same bytes.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Bad rows per million (each kind of reject is drawn in turn).
+    #[arg(long, value_name = "PPM", default_value_t = 1000)]
+    bad_rows_ppm: u32,
+    /// The folder to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -56,6 +81,11 @@ struct RunArgs {
     /// The output folder; it must not exist yet, or be empty.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Print stage timings, rows/s, MB/s, peak RSS and chunk latency
+    /// percentiles to stderr, and put them into control.json under
+    /// "timings" (which then differs from run to run).
+    #[arg(long)]
+    stats: bool,
     /// Target bytes per parse chunk (for testing chunk boundaries).
     #[arg(long, value_name = "BYTES", default_value_t = 0, hide = true)]
     chunk_bytes: usize,
@@ -76,6 +106,31 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Gen(args) => {
+            let options = settle::datagen::GenOptions {
+                merchants: args.merchants,
+                rows: args.rows,
+                days: args.days,
+                seed: args.seed,
+                bad_rows_ppm: args.bad_rows_ppm,
+                out: args.out,
+            };
+            match settle::datagen::generate(&options) {
+                Ok(summary) => {
+                    eprintln!(
+                        "settle: generated {} rows ({} bytes) in {}",
+                        summary.rows,
+                        summary.bytes,
+                        options.out.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("settle: error: {error}");
+                    ExitCode::from(error.exit_code() as u8)
+                }
+            }
+        }
         Command::Run(args) => {
             let options = settle::RunOptions {
                 config: args.config,
@@ -86,6 +141,7 @@ fn main() -> ExitCode {
                 detail: args.detail,
                 threads: args.threads,
                 chunk_bytes: args.chunk_bytes,
+                stats: args.stats,
                 out: args.out,
             };
             match settle::run(&options) {
@@ -98,6 +154,9 @@ fn main() -> ExitCode {
                         summary.settlement_rows,
                         summary.files_written
                     );
+                    if options.stats {
+                        eprint!("{}", summary.stats.report());
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(error) => {

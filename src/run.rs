@@ -8,6 +8,7 @@ use crate::config::{self, limits};
 use crate::error::{Error, Result};
 use crate::ingest::{Source, adjustments, header, merchants, txn};
 use crate::output::{self, control::InputFile, control::sha256_hex};
+use crate::pipeline::stats::{self, RunStats, StageTimes};
 use crate::pipeline::{self, Plan, Totals, TxnFile};
 
 /// What `settle run` was asked to do.
@@ -24,6 +25,8 @@ pub struct RunOptions {
     pub threads: usize,
     /// Target bytes per parse chunk; 0 means the default.
     pub chunk_bytes: usize,
+    /// Put stage timings into control.json (which then differs run to run).
+    pub stats: bool,
     pub out: PathBuf,
 }
 
@@ -35,6 +38,7 @@ pub struct RunSummary {
     pub settlement_rows: usize,
     pub files_written: usize,
     pub totals: Totals,
+    pub stats: RunStats,
 }
 
 fn display(path: &Path) -> String {
@@ -43,6 +47,8 @@ fn display(path: &Path) -> String {
 
 /// Runs one settlement: nothing is written unless everything succeeds.
 pub fn run(options: &RunOptions) -> Result<RunSummary> {
+    let started = std::time::Instant::now();
+    let mut times = StageTimes::default();
     if options.transactions.iter().filter(|p| *p == "-").count() > 1 {
         return Err(Error::Usage(
             "stdin (-) can be given only once in --transactions".into(),
@@ -68,17 +74,20 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     if let (Some(bytes), Some(name)) = (&adjustments_source, &adjustments_name) {
         adjustments::read_header(bytes, name)?;
     }
-    let sources = options
-        .transactions
-        .iter()
-        .map(|path| Source::open(path))
-        .collect::<Result<Vec<_>>>()?;
-    let headers = sources
-        .iter()
-        .zip(&options.transactions)
-        .map(|(bytes, name)| header::read(bytes, name, &txn::COLUMNS))
-        .collect::<Result<Vec<_>>>()?;
+    let (sources, headers) = times.time("open", || -> Result<_> {
+        let sources = options
+            .transactions
+            .iter()
+            .map(|path| Source::open(path))
+            .collect::<Result<Vec<_>>>()?;
+        let headers = sources
+            .iter()
+            .zip(&options.transactions)
+            .map(|(bytes, name)| header::read(bytes, name, &txn::COLUMNS))
+            .collect::<Result<Vec<_>>>()?;
 
+        Ok((sources, headers))
+    })?;
     let threads = if options.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -106,7 +115,8 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
             options.chunk_bytes
         },
     };
-    let settled = pool.install(|| pipeline::run(&plan))?;
+    let mut settled = pool.install(|| pipeline::run(&plan))?;
+    times.stages.append(&mut settled.times.stages);
 
     let input = |name: String, bytes: &[u8]| InputFile {
         path: name,
@@ -127,13 +137,35 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         through: options.through,
         detail: options.detail,
     };
-    let files = pool.install(|| output::render(&settled, &merchants, &settings, &info));
-    output::publish(&options.out, &files)?;
+    let rows_read = settled.txn_counts.iter().map(|c| c.rows_read).sum();
+    let mut run_stats = RunStats {
+        rows_read,
+        bytes_read: sources.iter().map(|s| s.len() as u64).sum(),
+        threads,
+        chunk_latency_us: settled.latencies.summary_us(),
+        ..RunStats::default()
+    };
+    let timings = options.stats.then(|| {
+        run_stats.stages = times.stages.clone();
+        run_stats.wall = started.elapsed();
+        run_stats.peak_rss_bytes = stats::peak_rss_bytes();
+        run_stats.to_json()
+    });
+    let files = times.time("render", || {
+        pool.install(|| output::render(&settled, &merchants, &settings, &info, timings))
+    });
+    times.time("publish", || {
+        pool.install(|| output::publish(&options.out, &files))
+    })?;
+    run_stats.stages = times.stages;
+    run_stats.wall = started.elapsed();
+    run_stats.peak_rss_bytes = stats::peak_rss_bytes();
     Ok(RunSummary {
-        rows_read: settled.txn_counts.iter().map(|c| c.rows_read).sum(),
+        rows_read,
         rows_rejected: settled.rejects.len() as u64,
         settlement_rows: settled.rows.len(),
         files_written: files.len(),
         totals: settled.totals,
+        stats: run_stats,
     })
 }

@@ -184,6 +184,7 @@ fn options(
         detail: true,
         threads,
         chunk_bytes,
+        stats: false,
         out: dir.path(out),
     }
 }

@@ -3,8 +3,8 @@
 
 DIR gets settle.toml, merchants.csv, txns1.csv (and maybe txns2.csv, given after
 it), maybe adjustments.csv (pass it with --adjustments), and `args`: the extra
-flags for `settle run` (`--through 2026-11-09`), possibly empty. The same seed always writes the same
-bytes. Most seeds are valid runs full of rejects, deposit and deactivation
+flags for `settle run` (`--through 2026-11-09`), possibly empty. The same seed
+always writes the same bytes. Most seeds are valid runs full of rejects, deposit and deactivation
 events; a few (about 1 in 12) carry a fatal error (exit 2) on purpose.
 """
 import argparse
@@ -97,7 +97,8 @@ def make_config(g, fatal):
     lines.append(f'rounding = "{r.choice(["half_up", "half_even"])}"')
     max_rate = r.choice(["0.0049", "0.0049", "0.0045", None])
     if max_rate:
-        lines.append(f'max_rate = "{max_rate}"' if fatal != "float_rate" else f"max_rate = {max_rate}")
+        quoted = f'"{max_rate}"' if fatal != "float_rate" else max_rate
+        lines.append(f"max_rate = {quoted}")
     lines.append(f'max_txn_amount = "{r.choice(["300.00", "500", "1000.5", "50000.00"])}"')
     lines.append(f'refund_fee = "{r.choice(["kept", "proportional"])}"')
     lines.append(f"refund_retention_days = {r.choice([0, 1, 2, 3, 5, 30])}")
@@ -105,9 +106,10 @@ def make_config(g, fatal):
         lines.append("settlment_lag_days = 1")
     lines += ["", "[deposit]",
               f'refund_volume = "{r.choice(["0", "0.00", "50.00", "150.00", "300.00", "800"])}"',
-              f"refund_window_days = {r.randint(1, 6)}", "", "[deactivation]",
-              f'fee = "{r.choice(["199.00", "0.00", "25.50", "1000"])}"',
-              f"return_window_days = {r.randint(0, 8)}"]
+              f"refund_window_days = {r.randint(1, 6)}"]
+    if g.chance(0.85):  # else the defaults: fee 199.00, return window 30 days
+        lines += ["", "[deactivation]", f'fee = "{r.choice(["199.00", "0.00", "25.50", "1000"])}"',
+                  f"return_window_days = {r.randint(0, 8)}"]
     ceiling = Decimal(max_rate or "0.0049")
     allowed = [x for x in RATES if Decimal(x) <= ceiling]
     specs = r.sample(MCC_POOL, r.randint(1, 4))
@@ -210,6 +212,9 @@ def make_transactions(g, ms, tz_min, base, fatal):
         next_id[0] += 1
         return f"T{next_id[0]}"
 
+    def same_amount(text):  # the same amount, maybe written another way: 10 / 10.0 / 010.00
+        return r.choice([text, str(Decimal(text).quantize(Decimal("0.01"))), "0" + text])
+
     def active_day(m):
         lo = max(m["act"], base - 6)
         hi = min(m["deact"] if m["deact"] is not None else m["act"] + 8, base + 8)
@@ -233,8 +238,8 @@ def make_transactions(g, ms, tz_min, base, fatal):
             hours = r.choice([0, 1, 5, 20, 30, 50, 100, -2])
             pa = Decimal(p["amount"])
             half = (pa / 2).quantize(Decimal("0.01"))
-            amount = r.choice([p["amount"], p["amount"], str(half), str(half), str(pa + 1),
-                               "1.00", "0.01", "10"])
+            amount = r.choice([p["amount"], same_amount(p["amount"]), str(half), str(half),
+                               str(pa + 1), "1.00", "0.01", "10"])
             t = {"id": new_id(), "merchant": p["merchant"], "type": "refund",
                  "instant": p["instant"] + hours * 3600 * NS + r.randint(0, 3599) * NS,
                  "amount": amount, "card": r.choice(["", "", "debit", "bogus"]), "orig": p["id"],
@@ -245,8 +250,8 @@ def make_transactions(g, ms, tz_min, base, fatal):
                 t["orig"] = r.choice(["T9999", t["id"], txns[-1]["id"] if txns else "T1"])
         else:  # void
             p = r.choice(purchases)
-            delay = r.choice([60, 300, 0, 3600 * 26, -60]) * NS
-            amount = p["amount"] if g.chance(0.8) else r.choice(["1.00", "0.01"])
+            delay = r.choice([60 * NS, 300 * NS, 0, 3600 * 26 * NS, -60 * NS, -10**6, 1])
+            amount = same_amount(p["amount"]) if g.chance(0.8) else r.choice(["1.00", "0.01"])
             t = {"id": new_id(), "merchant": p["merchant"], "type": "void",
                  "instant": p["instant"] + delay, "amount": amount, "card": "", "orig": p["id"],
                  "mcc": ""}

@@ -75,7 +75,7 @@ pub fn parse(
                 parsed.accepted.push(adjustment);
             }
             Err(detail) => {
-                let id = if record.field_count() == header.field_count && !record.unterminated {
+                let id = if record.field_count() == header.field_count {
                     std::str::from_utf8(record.field_or_empty(header.columns[0]))
                         .unwrap_or_default()
                         .to_string()

@@ -1,7 +1,7 @@
 //! Merchant master data (RULES.md 1.2). Master data must be clean: every bad
 //! line is listed in one fatal error.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use crate::calendar::{self, Day};
 use crate::config::{Mcc, limits};

@@ -151,7 +151,7 @@ pub fn parse_row(
 ) -> Result<Txn, RowReject> {
     let field = |column: Option<usize>| record.field_or_empty(column);
     let reject = |code: RejectCode, detail: String| {
-        let id = if record.field_count() == columns.field_count && !record.unterminated {
+        let id = if record.field_count() == columns.field_count {
             std::str::from_utf8(field(columns.txn_id))
                 .map(str::to_string)
                 .unwrap_or_default()

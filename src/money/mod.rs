@@ -197,9 +197,16 @@ pub fn format_fen(amount_fen: i128) -> String {
 
 /// Appends the text of [`format_fen`] to `out`, without a temporary string.
 pub fn push_fen(out: &mut String, amount_fen: i128) {
-    use std::fmt::Write;
     let magnitude = amount_fen.unsigned_abs();
-    let sign = if amount_fen < 0 { "-" } else { "" };
-    // Writing into a String cannot fail.
-    let _ = write!(out, "{sign}{}.{:02}", magnitude / 100, magnitude % 100);
+    if amount_fen < 0 {
+        out.push('-');
+    }
+    // Integer formatting without the fmt machinery: this runs for every
+    // amount of every output row.
+    let mut digits = itoa::Buffer::new();
+    out.push_str(digits.format(magnitude / 100));
+    out.push('.');
+    let cents = (magnitude % 100) as u8;
+    out.push(char::from(b'0' + cents / 10));
+    out.push(char::from(b'0' + cents % 10));
 }

@@ -2,6 +2,7 @@
 //! file, the conservation totals, receivables, and the digest of every
 //! other output file.
 
+use rayon::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -58,6 +59,7 @@ pub fn render(
     info: &RunInfo,
     settlement_names: &[String],
     files: &[(String, Vec<u8>)],
+    timings: Option<Value>,
 ) -> String {
     let totals = &settled.totals;
     let transactions: Vec<Value> = info
@@ -83,10 +85,11 @@ pub fn render(
             receivables.push(json!({"merchant_id": merchants.get(row.merchant).id, "amount": format_fen(-row.carried_out_fen)}));
         }
     }
-    let outputs: serde_json::Map<String, Value> = files
-        .iter()
+    let digests: Vec<(String, Value)> = files
+        .par_iter()
         .map(|(name, bytes)| (name.clone(), Value::String(sha256_hex(bytes))))
         .collect();
+    let outputs: serde_json::Map<String, Value> = digests.into_iter().collect();
     let control = json!({
         "engine": "settle",
         "version": env!("CARGO_PKG_VERSION"),
@@ -115,6 +118,10 @@ pub fn render(
         "outputs": outputs,
         "balanced": true,
     });
+    let mut control = control;
+    if let (Some(timings), Some(object)) = (timings, control.as_object_mut()) {
+        object.insert("timings".into(), timings);
+    }
     let mut text = serde_json::to_string_pretty(&control).unwrap_or_default();
     text.push('\n');
     text

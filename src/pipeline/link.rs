@@ -6,7 +6,7 @@
 //! depend on how many there are. Ids are compared byte for byte: a hash
 //! only chooses the partition.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use rayon::prelude::*;
 

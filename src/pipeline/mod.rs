@@ -6,8 +6,7 @@
 
 pub mod link;
 pub mod parse;
-
-use std::collections::HashMap;
+pub mod stats;
 
 use rayon::prelude::*;
 
@@ -76,13 +75,27 @@ pub struct Settled {
     pub adjustments: Vec<Adjustment>,
     pub totals: Totals,
     pub closing: Vec<MerchantState>,
+    pub times: stats::StageTimes,
+    pub latencies: stats::ChunkLatencies,
 }
 
 /// Runs every stage and checks conservation. Nothing is written here.
 pub fn run(plan: &Plan) -> Result<Settled> {
     let settings = plan.settings;
-    let parsed = parse::parse_files(&plan.txn_files, settings, plan.merchants, plan.chunk_bytes);
-    let linked = link::link(&parsed, settings, plan.merchants, plan.through);
+    let mut times = stats::StageTimes::default();
+    let latencies = stats::ChunkLatencies::default();
+    let parsed = times.time("parse", || {
+        parse::parse_files(
+            &plan.txn_files,
+            settings,
+            plan.merchants,
+            plan.chunk_bytes,
+            &latencies,
+        )
+    });
+    let linked = times.time("link", || {
+        link::link(&parsed, settings, plan.merchants, plan.through)
+    });
 
     // The run's dates (RULES.md 2).
     let accepted_days = || {
@@ -122,9 +135,10 @@ pub fn run(plan: &Plan) -> Result<Settled> {
     };
 
     let merchant_count = plan.merchants.len();
-    let days = ByMerchant::new(&aggregate(&parsed, &linked), merchant_count);
+    let days = times.time("aggregate", || aggregate(&parsed, &linked, merchant_count));
     let adjustment_days = ByMerchant::new(&adjustments_by_merchant(&adjustments), merchant_count);
     let purchased = purchases_by_merchant(&parsed, &linked, merchant_count);
+    let settle_started = std::time::Instant::now();
     let settled: Vec<(Vec<Row>, MerchantState)> = (0..merchant_count as u32)
         .into_par_iter()
         .map(|index| {
@@ -152,6 +166,7 @@ pub fn run(plan: &Plan) -> Result<Settled> {
         closing.push(state);
     }
     check_conservation(&rows, &mut totals)?;
+    times.stages.push(("ledger", settle_started.elapsed()));
 
     let mut rejects = parsed.rejects.clone();
     for (txn, outcome) in parsed.txns.iter().zip(&linked.outcomes) {
@@ -196,45 +211,84 @@ pub fn run(plan: &Plan) -> Result<Settled> {
         adjustments,
         totals,
         closing,
+        times,
+        latencies,
     })
 }
 
-/// Per (merchant, business date) totals of accepted transactions, sorted.
-fn aggregate(parsed: &Parsed, linked: &Linked) -> Vec<((u32, Day), DayTotals)> {
-    let merged = parsed
-        .txns
-        .par_iter()
-        .enumerate()
-        .fold(
-            HashMap::<(u32, Day), DayTotals>::new,
-            |mut map, (i, txn)| {
-                if linked.outcomes[i] == Outcome::Accepted {
-                    let totals = map.entry((txn.merchant, txn.business_day)).or_default();
-                    totals.txn_count += 1;
+/// Per (merchant, business date) totals of accepted transactions.
+///
+/// A counting sort groups the accepted rows by merchant (two passes, no
+/// hashing); then each merchant's few rows are sorted by date and summed,
+/// merchants in parallel.
+fn aggregate(parsed: &Parsed, linked: &Linked, merchant_count: usize) -> ByMerchant<DayTotals> {
+    let accepted = |i: usize| linked.outcomes[i] == Outcome::Accepted;
+    let mut offsets = vec![0usize; merchant_count + 1];
+    for (i, txn) in parsed.txns.iter().enumerate() {
+        if accepted(i) {
+            offsets[txn.merchant as usize + 1] += 1;
+        }
+    }
+    for m in 0..merchant_count {
+        offsets[m + 1] += offsets[m];
+    }
+    let mut order = vec![0u32; offsets[merchant_count]];
+    let mut cursor = offsets.clone();
+    for (i, txn) in parsed.txns.iter().enumerate() {
+        if accepted(i) {
+            let slot = &mut cursor[txn.merchant as usize];
+            order[*slot] = i as u32;
+            *slot += 1;
+        }
+    }
+    let per_merchant: Vec<Vec<(Day, DayTotals)>> = (0..merchant_count)
+        .into_par_iter()
+        .map(|m| {
+            let mut rows: Vec<(Day, DayTotals)> = order[offsets[m]..offsets[m + 1]]
+                .iter()
+                .map(|&i| {
+                    let i = i as usize;
+                    let txn = &parsed.txns[i];
+                    let mut totals = DayTotals {
+                        txn_count: 1,
+                        ..DayTotals::default()
+                    };
                     match txn.kind {
                         Kind::Purchase if !linked.voided[i] => {
-                            totals.purchases_fen += i128::from(txn.amount_fen);
-                            totals.fees_fen += i128::from(linked.fee_fen[i]);
+                            totals.purchases_fen = i128::from(txn.amount_fen);
+                            totals.fees_fen = i128::from(linked.fee_fen[i]);
                         }
                         Kind::Refund => {
-                            totals.refunds_fen += i128::from(txn.amount_fen);
-                            totals.fees_fen -= i128::from(linked.fee_fen[i]);
+                            totals.refunds_fen = i128::from(txn.amount_fen);
+                            totals.fees_fen = -i128::from(linked.fee_fen[i]);
                         }
                         Kind::Purchase | Kind::Void => {}
                     }
+                    (txn.business_day, totals)
+                })
+                .collect();
+            rows.sort_by_key(|(day, _)| *day);
+            rows.dedup_by(|later, earlier| {
+                let same = later.0 == earlier.0;
+                if same {
+                    earlier.1.merge(&later.1);
                 }
-                map
-            },
-        )
-        .reduce(HashMap::new, |mut left, right| {
-            for (key, totals) in right {
-                left.entry(key).or_default().merge(&totals);
-            }
-            left
-        });
-    let mut days: Vec<_> = merged.into_iter().collect();
-    days.par_sort_unstable_by_key(|(key, _)| *key);
-    days
+                same
+            });
+            rows
+        })
+        .collect();
+    let mut entries = Vec::with_capacity(per_merchant.iter().map(Vec::len).sum());
+    let mut day_offsets = Vec::with_capacity(merchant_count + 1);
+    day_offsets.push(0);
+    for rows in per_merchant {
+        entries.extend(rows);
+        day_offsets.push(entries.len());
+    }
+    ByMerchant {
+        entries,
+        offsets: day_offsets,
+    }
 }
 
 fn adjustments_by_merchant(adjustments: &[Adjustment]) -> Vec<((u32, Day), i128)> {

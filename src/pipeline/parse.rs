@@ -13,6 +13,7 @@ use crate::ingest::csv::{self, Record, Tokenizer};
 use crate::ingest::merchants::Merchants;
 use crate::ingest::txn::{self, Txn, TxnColumns};
 use crate::ingest::{Reject, header::Header};
+use crate::pipeline::stats::ChunkLatencies;
 
 /// One transactions file, with its header already read.
 pub struct TxnFile<'a> {
@@ -123,6 +124,7 @@ pub fn parse_files(
     settings: &Settings,
     merchants: &Merchants,
     chunk_bytes: usize,
+    latencies: &ChunkLatencies,
 ) -> Parsed {
     let mut jobs = Vec::new();
     for (file_index, file) in files.iter().enumerate() {
@@ -140,7 +142,12 @@ pub fn parse_files(
     let mut outs: Vec<ChunkOut> = jobs
         .par_iter()
         .enumerate()
-        .map(|(i, job)| parse_chunk(job, job.start, i as u32, settings, merchants))
+        .map(|(i, job)| {
+            let started = std::time::Instant::now();
+            let out = parse_chunk(job, job.start, i as u32, settings, merchants);
+            latencies.record(started.elapsed());
+            out
+        })
         .collect();
 
     // Check the chain of chunks in order, re-parse wrong guesses, and turn
