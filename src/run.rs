@@ -103,7 +103,7 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         txn_files: sources
             .iter()
             .zip(&headers)
-            .map(|(bytes, header)| TxnFile { bytes, header })
+            .map(|(source, header)| TxnFile { source, header })
             .collect(),
         adjustments: adjustments_source
             .as_deref()

@@ -17,3 +17,19 @@ pub(super) fn map(file: &File) -> Option<memmap2::Mmap> {
     let mapped = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
     Some(mapped)
 }
+
+/// Drops the resident pages of `range` once they have been parsed, so that
+/// memory grows with the state and not with the file.
+pub(super) fn release(mapped: &memmap2::Mmap, range: std::ops::Range<usize>) {
+    if range.is_empty() {
+        return;
+    }
+    // SAFETY: the mapping is private, read-only and backed by a file, so
+    // MADV_DONTNEED only drops cached pages: a later read of the range (a
+    // chunk parsed again, say) faults the same bytes back in from the file.
+    // No reference into the range is invalidated. memmap2 aligns the range
+    // to pages. A failure only means the pages stay resident.
+    let _ = unsafe {
+        mapped.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len())
+    };
+}

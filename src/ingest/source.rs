@@ -42,6 +42,16 @@ impl Source {
     }
 }
 
+impl Source {
+    /// Tells the system that `range` has been read and its memory can go.
+    /// A no-op for bytes read into memory.
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        if let Source::Mapped(mapped) = self {
+            super::mmap::release(mapped, range);
+        }
+    }
+}
+
 impl Deref for Source {
     type Target = [u8];
 

@@ -33,12 +33,33 @@ pub enum Card {
     NotApplicable,
 }
 
-/// Bytes kept in a chunk's arena: ids are compared byte for byte there.
+/// Where a row's ids sit in its chunk's arena, one after the other:
+/// `txn_id`, then `orig_txn_id`, then `terminal_id`. Ids are compared byte
+/// for byte there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IdRef {
     pub chunk: u32,
     pub offset: u32,
-    pub len: u32,
+    pub terminal_len: u32,
+    pub txn_id_len: u8,
+    /// At most `TXN_ID_BYTES_MAX + 1`: a longer `orig_txn_id` is cut there,
+    /// and still matches no `txn_id`.
+    pub orig_len: u8,
+    /// The `merchant_id` text is kept (after `terminal_id`) only when it is
+    /// not in master data, for the reject's sentence; else 0.
+    pub unknown_merchant_len: u8,
+}
+
+impl IdRef {
+    /// The byte ranges of (txn_id, orig_txn_id, terminal_id, unknown
+    /// merchant_id) in the arena.
+    pub fn ranges(&self) -> [std::ops::Range<usize>; 4] {
+        let txn_id = self.offset as usize..self.offset as usize + usize::from(self.txn_id_len);
+        let orig = txn_id.end..txn_id.end + usize::from(self.orig_len);
+        let terminal = orig.end..orig.end + self.terminal_len as usize;
+        let merchant = terminal.end..terminal.end + usize::from(self.unknown_merchant_len);
+        [txn_id, orig, terminal, merchant]
+    }
 }
 
 /// A merchant index for a `merchant_id` that is not in master data.
@@ -49,21 +70,90 @@ pub const MCC_NONE: Mcc = Mcc::MAX;
 /// A transaction that passed steps 1 and 2, in compact form.
 #[derive(Clone, Copy, Debug)]
 pub struct Txn {
-    pub instant: Instant,
+    pub unix_s: i64,
     pub amount_fen: i64,
     /// Physical line, relative to the chunk until the pipeline fixes it up.
     pub line: u64,
-    pub txn_id: IdRef,
-    pub orig_txn_id: IdRef,
-    pub terminal_id: IdRef,
-    /// The `merchant_id` text, kept only when it is not in master data.
-    pub unknown_merchant_id: IdRef,
+    /// A hash of `txn_id`, computed once, for partitions and lookups.
+    pub id_hash: u64,
+    pub ids: IdRef,
+    pub nanos: u32,
     pub merchant: u32,
     pub business_day: Day,
     pub file_index: u32,
+    /// The first failed check of steps 4 and 5, which depend on the row
+    /// alone and are therefore decided while parsing.
+    pub row_check: Option<RejectCode>,
+    pub mcc: Mcc,
     pub kind: Kind,
     pub card: Card,
-    pub mcc: Mcc,
+}
+
+impl Txn {
+    /// An empty slot, overwritten before it is read.
+    pub const PLACEHOLDER: Txn = Txn {
+        unix_s: 0,
+        amount_fen: 0,
+        line: 0,
+        id_hash: 0,
+        ids: IdRef {
+            chunk: 0,
+            offset: 0,
+            terminal_len: 0,
+            txn_id_len: 0,
+            orig_len: 0,
+            unknown_merchant_len: 0,
+        },
+        nanos: 0,
+        merchant: MERCHANT_UNKNOWN,
+        business_day: 0,
+        file_index: 0,
+        row_check: None,
+        mcc: MCC_NONE,
+        kind: Kind::Void,
+        card: Card::NotApplicable,
+    };
+
+    pub fn instant(&self) -> Instant {
+        Instant {
+            unix_s: self.unix_s,
+            nanos: self.nanos,
+        }
+    }
+}
+
+/// The hash of an id: the same function for `txn_id` and `orig_txn_id`, so
+/// a reference lands in its purchase's partition.
+pub fn id_hash(id: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x5e77_1e00).hash_one(id)
+}
+
+/// Steps 4 and 5 of RULES.md 3.3 for one row: unknown merchant, inactive
+/// dates, beyond the horizon, over the limit.
+pub fn row_check(
+    merchant: u32,
+    kind: Kind,
+    amount_fen: i64,
+    business_day: Day,
+    settings: &Settings,
+    merchants: &Merchants,
+    through: Option<Day>,
+) -> Option<RejectCode> {
+    if merchant == MERCHANT_UNKNOWN {
+        return Some(RejectCode::UnknownMerchant);
+    }
+    let m = merchants.get(merchant);
+    if business_day < m.activated_on || m.deactivated_on.is_some_and(|last| business_day > last) {
+        return Some(RejectCode::MerchantInactive);
+    }
+    if through.is_some_and(|last| business_day > last) {
+        return Some(RejectCode::BeyondHorizon);
+    }
+    if kind == Kind::Purchase && amount_fen > settings.max_txn_amount_fen {
+        return Some(RejectCode::OverLimit);
+    }
+    None
 }
 
 /// Where the columns of a transactions file are.
@@ -112,6 +202,15 @@ impl TxnColumns {
     }
 }
 
+/// What parsing a row needs besides the row.
+#[derive(Clone, Copy)]
+pub struct RowContext<'a> {
+    pub settings: &'a Settings,
+    pub merchants: &'a Merchants,
+    /// `--through`, for the beyond_horizon check.
+    pub through: Option<Day>,
+}
+
 /// A record longer than this is malformed: ids are short, and a limit keeps
 /// a runaway quoted field from swallowing memory.
 pub const ROW_BYTES_MAX: usize = 1 << 20;
@@ -128,27 +227,21 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn push_id(arena: &mut Vec<u8>, chunk: u32, bytes: &[u8]) -> IdRef {
-    let offset = arena.len() as u32;
-    arena.extend_from_slice(bytes);
-    IdRef {
-        chunk,
-        offset,
-        len: bytes.len() as u32,
-    }
-}
-
 /// Checks a record (steps 1 and 2 of RULES.md 3.3) and, when it passes,
 /// stores its ids in `arena` and returns its compact form.
 pub fn parse_row(
     record: &Record,
     raw: &[u8],
     columns: &TxnColumns,
-    settings: &Settings,
-    merchants: &Merchants,
+    context: &RowContext,
     arena: &mut Vec<u8>,
     chunk: u32,
 ) -> Result<Txn, RowReject> {
+    let RowContext {
+        settings,
+        merchants,
+        through,
+    } = *context;
     let field = |column: Option<usize>| record.field_or_empty(column);
     let reject = |code: RejectCode, detail: String| {
         let id = if record.field_count() == columns.field_count {
@@ -296,25 +389,63 @@ pub fn parse_row(
     } else {
         field(columns.orig_txn_id)
     };
+    let orig = &orig[..orig.len().min(limits::TXN_ID_BYTES_MAX + 1)];
+    let terminal = field(columns.terminal_id);
     let merchant = merchants.index_of(merchant_id).unwrap_or(MERCHANT_UNKNOWN);
     let unknown_merchant_id = if merchant == MERCHANT_UNKNOWN {
         merchant_id
     } else {
         &[][..]
     };
+    let ids = IdRef {
+        chunk,
+        offset: arena.len() as u32,
+        terminal_len: terminal.len() as u32,
+        txn_id_len: txn_id.len() as u8,
+        orig_len: orig.len() as u8,
+        unknown_merchant_len: unknown_merchant_id.len() as u8,
+    };
+    arena.extend_from_slice(txn_id);
+    arena.extend_from_slice(orig);
+    arena.extend_from_slice(terminal);
+    arena.extend_from_slice(unknown_merchant_id);
     Ok(Txn {
-        instant: timestamp.instant,
+        unix_s: timestamp.instant.unix_s,
+        nanos: timestamp.instant.nanos,
         amount_fen,
         line: record.lines_before,
-        txn_id: push_id(arena, chunk, txn_id),
-        orig_txn_id: push_id(arena, chunk, orig),
-        terminal_id: push_id(arena, chunk, field(columns.terminal_id)),
-        unknown_merchant_id: push_id(arena, chunk, unknown_merchant_id),
+        id_hash: id_hash(txn_id),
+        ids,
         merchant,
         business_day: timestamp.business_day,
         file_index: 0,
+        row_check: row_check(
+            merchant,
+            kind,
+            amount_fen,
+            timestamp.business_day,
+            settings,
+            merchants,
+            through,
+        ),
+        mcc,
         kind,
         card,
-        mcc,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parsed_transaction_stays_compact() {
+        // Ten million rows must fit the memory budget: 72 bytes each.
+        let size = std::mem::size_of::<Txn>();
+        println!(
+            "Txn is {size} bytes, IdRef {}",
+            std::mem::size_of::<IdRef>()
+        );
+        assert!(size <= 72, "Txn grew to {size} bytes");
+    }
 }

@@ -12,7 +12,7 @@ use crate::ingest::txn::{Card, Kind};
 use crate::ingest::{Merchants, Reject};
 use crate::ledger::Row;
 use crate::money::{self, push_fen};
-use crate::pipeline::{Outcome, Settled};
+use crate::pipeline::Settled;
 
 pub const SETTLEMENT_HEADER: &str = "settlement_date,merchant_id,txn_count,purchases,refunds,fees,adjustments,carried_in,proceeds,deposit_held,deposit_released,deposit_forfeited,deactivation_fee,payout,carried_out\n";
 pub const REJECTS_HEADER: &str = "file,line,txn_id,reason,detail\n";
@@ -125,7 +125,7 @@ pub fn detail_files(
     let linked = &settled.linked;
     let lag = settings.settlement_lag_days;
     let mut order: Vec<usize> = (0..parsed.txns.len())
-        .filter(|&i| linked.outcomes[i] == Outcome::Accepted)
+        .filter(|&i| linked.accepted(i))
         .collect();
     order.sort_by_key(|&i| (parsed.txns[i].business_day, parsed.txns[i].merchant, i));
     let mut files: BTreeMap<Day, String> = BTreeMap::new();
@@ -153,9 +153,9 @@ pub fn detail_files(
             Kind::Void => (0, "void"),
         };
         for text in [
-            &*String::from_utf8_lossy(parsed.id(txn.txn_id)),
+            &*String::from_utf8_lossy(parsed.txn_id(txn)),
             &merchants.get(txn.merchant).id,
-            &String::from_utf8_lossy(parsed.id(txn.terminal_id)),
+            &String::from_utf8_lossy(parsed.terminal_id(txn)),
             txn.kind.as_str(),
             &calendar::format_date(txn.business_day),
             &calendar::format_date(settlement_day),

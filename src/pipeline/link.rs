@@ -1,33 +1,31 @@
-//! Steps 3 to 6 of RULES.md 3.3: duplicate ids, merchant and horizon
-//! checks, limits, and the linking of refunds and voids to purchases.
+//! Steps 3 to 6 of RULES.md 3.3: duplicate ids, the row checks of steps 4
+//! and 5 (decided while parsing), and the linking of refunds and voids to
+//! purchases.
 //!
-//! Duplicates and links are found in partitions by id hash, each partition
-//! in file order, so the work splits across threads and the result does not
-//! depend on how many there are. Ids are compared byte for byte: a hash
-//! only chooses the partition.
+//! Rows are split into 64 partitions by the hash of their id (a reference
+//! by the hash of `orig_txn_id`, which puts it with its purchase), each
+//! partition kept in file order, and partitions run in parallel. Ids are
+//! compared byte for byte: a hash only chooses the partition and the
+//! bucket, so a collision can never reject a valid row. Nothing depends on
+//! the thread count.
 
-use hashbrown::HashMap;
-
+use hashbrown::HashTable;
 use rayon::prelude::*;
 
 use crate::calendar::{self, Day};
 use crate::config::{RefundFee, Settings, limits};
 use crate::ingest::merchants::Merchants;
 use crate::ingest::reject::RejectCode;
-use crate::ingest::txn::{Card, Kind, MERCHANT_UNKNOWN, Txn};
+use crate::ingest::txn::{self, Card, Kind, Txn};
 use crate::money;
 use crate::pipeline::parse::Parsed;
 
-/// The fate of one transaction that passed steps 1 and 2.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Accepted,
-    Rejected(RejectCode, String),
-}
-
 /// What linking decided, per transaction (indexes match `Parsed::txns`).
 pub struct Linked {
-    pub outcomes: Vec<Outcome>,
+    /// `None` for an accepted row, else why it was rejected.
+    pub rejected: Vec<Option<RejectCode>>,
+    /// The sentence for each row rejected in steps 3 and 6, by row index.
+    pub details: Vec<(u32, String)>,
     /// A purchase's fee as charged (before any void), a refund's fee
     /// returned; 0 for voids and rejected rows.
     pub fee_fen: Vec<i64>,
@@ -38,128 +36,101 @@ pub struct Linked {
     pub purchase_of: Vec<u32>,
     /// Purchases cancelled by an accepted void.
     pub voided: Vec<bool>,
-    /// Fee capped for this purchase.
+    /// Purchases whose fee hit the cap.
     pub capped: Vec<bool>,
 }
 
-/// FNV-1a: a small, fixed hash, so that partitions never depend on a
-/// random seed.
-fn partition_of(id: &[u8]) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in id {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+impl Linked {
+    pub fn accepted(&self, index: usize) -> bool {
+        self.rejected[index].is_none()
     }
-    (hash >> 40) as usize & (limits::LINK_PARTITIONS - 1)
 }
 
-fn partitions(indexes: impl Iterator<Item = (usize, usize)>) -> Vec<Vec<u32>> {
-    let mut parts = vec![Vec::new(); limits::LINK_PARTITIONS];
-    for (partition, index) in indexes {
-        parts[partition].push(index as u32);
-    }
-    parts
+/// Rows per segment when rows are dealt into partitions in parallel.
+const SEGMENT_ROWS: usize = 1 << 18;
+
+/// The partition of a hash: middle bits, because the hash table itself
+/// uses the low bits for the bucket and the top seven as a tag, and a
+/// partition whose rows all shared their tag would compare ids on every
+/// probe.
+fn partition_of(hash: u64) -> usize {
+    (hash >> 32) as usize & (limits::LINK_PARTITIONS - 1)
 }
 
-/// Step 3: the first row with an id wins; later ones are duplicates.
-fn mark_duplicates(parsed: &Parsed, outcomes: &mut [Outcome]) {
-    let parts = partitions(
-        parsed
-            .txns
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (partition_of(parsed.id(t.txn_id)), i)),
-    );
-    let found: Vec<Vec<(u32, u32)>> = parts
-        .par_iter()
-        .map(|part| {
-            let mut first_by_id: HashMap<&[u8], u32> = HashMap::with_capacity(part.len());
-            let mut duplicates = Vec::new();
-            for &index in part {
-                let id = parsed.id(parsed.txns[index as usize].txn_id);
-                match first_by_id.get(id) {
-                    Some(&first) => duplicates.push((index, first)),
-                    None => {
-                        first_by_id.insert(id, index);
-                    }
+/// Deals the rows that `select` picks into partitions by `hash`, each in
+/// file order: segments in parallel, then each partition concatenates its
+/// share of every segment.
+fn partitions(txns: &[Txn], select: impl Fn(usize, &Txn) -> Option<u64> + Sync) -> Vec<Vec<u32>> {
+    let segments: Vec<Vec<Vec<u32>>> = txns
+        .par_chunks(SEGMENT_ROWS)
+        .enumerate()
+        .map(|(segment, rows)| {
+            let mut parts = vec![Vec::new(); limits::LINK_PARTITIONS];
+            for (offset, txn) in rows.iter().enumerate() {
+                let index = segment * SEGMENT_ROWS + offset;
+                if let Some(hash) = select(index, txn) {
+                    parts[partition_of(hash)].push(index as u32);
                 }
             }
-            duplicates
+            parts
         })
         .collect();
-    for (index, first) in found.into_iter().flatten() {
-        let first = &parsed.txns[first as usize];
-        outcomes[index as usize] = Outcome::Rejected(
-            RejectCode::DuplicateTxnId,
-            format!(
-                "txn_id is already taken by the row on line {} (file {})",
-                first.line,
-                first.file_index + 1
-            ),
-        );
-    }
+    (0..limits::LINK_PARTITIONS)
+        .into_par_iter()
+        .map(|p| {
+            segments
+                .iter()
+                .flat_map(|parts| parts[p].iter().copied())
+                .collect()
+        })
+        .collect()
 }
 
-/// Steps 4 and 5 for one row.
-fn check_row(
-    txn: &Txn,
+/// The sentence for a step 4 or 5 rejection.
+pub fn describe_row_check(
     parsed: &Parsed,
+    txn: &Txn,
+    code: RejectCode,
     settings: &Settings,
     merchants: &Merchants,
     through: Option<Day>,
-) -> Outcome {
-    let reject = |code, detail: String| Outcome::Rejected(code, detail);
-    if txn.merchant == MERCHANT_UNKNOWN {
-        let id = String::from_utf8_lossy(parsed.id(txn.unknown_merchant_id));
-        return reject(
-            RejectCode::UnknownMerchant,
-            format!("merchant_id {id:?} is not in master data"),
-        );
-    }
-    let merchant = merchants.get(txn.merchant);
-    let day = txn.business_day;
-    if day < merchant.activated_on || merchant.deactivated_on.is_some_and(|last| day > last) {
-        let active_to = merchant
-            .deactivated_on
-            .map_or_else(|| "on".to_string(), calendar::format_date);
-        return reject(
-            RejectCode::MerchantInactive,
+) -> String {
+    let day = calendar::format_date(txn.business_day);
+    match code {
+        RejectCode::UnknownMerchant => {
             format!(
-                "business date {} is outside the merchant's active dates {} to {}",
-                calendar::format_date(day),
-                calendar::format_date(merchant.activated_on),
-                active_to
-            ),
-        );
-    }
-    if let Some(last) = through
-        && day > last
-    {
-        return reject(
-            RejectCode::BeyondHorizon,
+                "merchant_id {:?} is not in master data",
+                String::from_utf8_lossy(parsed.unknown_merchant_id(txn))
+            )
+        }
+        RejectCode::MerchantInactive => {
+            let m = merchants.get(txn.merchant);
+            let to = m
+                .deactivated_on
+                .map_or_else(|| "on".to_string(), calendar::format_date);
             format!(
-                "business date {} is after --through {}",
-                calendar::format_date(day),
-                calendar::format_date(last)
-            ),
-        );
-    }
-    if txn.kind == Kind::Purchase && txn.amount_fen > settings.max_txn_amount_fen {
-        return reject(
-            RejectCode::OverLimit,
+                "business date {day} is outside the merchant's active dates {} to {to}",
+                calendar::format_date(m.activated_on)
+            )
+        }
+        RejectCode::BeyondHorizon => {
             format!(
-                "amount {} is above max_txn_amount {}",
-                money::format_fen(txn.amount_fen.into()),
-                money::format_fen(settings.max_txn_amount_fen.into())
-            ),
-        );
+                "business date {day} is after --through {}",
+                through.map(calendar::format_date).unwrap_or_default()
+            )
+        }
+        RejectCode::OverLimit => format!(
+            "amount {} is above max_txn_amount {}",
+            money::format_fen(txn.amount_fen.into()),
+            money::format_fen(settings.max_txn_amount_fen.into())
+        ),
+        other => other.as_str().to_string(),
     }
-    Outcome::Accepted
 }
 
 /// The category and fee of an accepted purchase (RULES.md 3.1).
 fn purchase_fee(txn: &Txn, settings: &Settings, merchants: &Merchants) -> (u16, i64, bool) {
-    let mcc = if txn.mcc == crate::ingest::txn::MCC_NONE {
+    let mcc = if txn.mcc == txn::MCC_NONE {
         merchants.get(txn.merchant).mcc
     } else {
         txn.mcc
@@ -178,24 +149,52 @@ fn purchase_fee(txn: &Txn, settings: &Settings, merchants: &Merchants) -> (u16, 
     }
 }
 
-/// Runs steps 3 to 6 over parsed transactions.
-pub fn link(
-    parsed: &Parsed,
-    settings: &Settings,
-    merchants: &Merchants,
-    through: Option<Day>,
-) -> Linked {
-    let count = parsed.txns.len();
-    let mut outcomes = vec![Outcome::Accepted; count];
-    mark_duplicates(parsed, &mut outcomes);
-    outcomes
-        .par_iter_mut()
-        .zip(parsed.txns.par_iter())
-        .for_each(|(outcome, txn)| {
-            if *outcome == Outcome::Accepted {
-                *outcome = check_row(txn, parsed, settings, merchants, through);
+/// Step 3 in one partition: the first row with an id wins. Returns the
+/// table of first rows (for step 6) and the duplicates with their first.
+fn first_rows(parsed: &Parsed, part: &[u32]) -> (HashTable<u32>, Vec<(u32, u32)>) {
+    let txns = &parsed.txns;
+    let mut table = HashTable::with_capacity(part.len());
+    let mut duplicates = Vec::new();
+    for &index in part {
+        let txn = &txns[index as usize];
+        let id = parsed.txn_id(txn);
+        match table.find(txn.id_hash, |&first: &u32| {
+            parsed.txn_id(&txns[first as usize]) == id
+        }) {
+            Some(&first) => duplicates.push((index, first)),
+            None => {
+                table.insert_unique(txn.id_hash, index, |&j: &u32| txns[j as usize].id_hash);
             }
-        });
+        }
+    }
+    (table, duplicates)
+}
+
+/// Runs steps 3 to 6 over parsed transactions.
+pub fn link(parsed: &Parsed, settings: &Settings, merchants: &Merchants) -> Linked {
+    let txns = &parsed.txns;
+    let count = txns.len();
+    let id_parts = partitions(txns, |_, txn| Some(txn.id_hash));
+    let (tables, duplicates): (Vec<HashTable<u32>>, Vec<_>) = id_parts
+        .par_iter()
+        .map(|part| first_rows(parsed, part))
+        .unzip();
+    drop(id_parts);
+
+    let mut rejected: Vec<Option<RejectCode>> = txns.par_iter().map(|txn| txn.row_check).collect();
+    let mut details = Vec::new();
+    for (index, first) in duplicates.into_iter().flatten() {
+        rejected[index as usize] = Some(RejectCode::DuplicateTxnId);
+        let first = &txns[first as usize];
+        details.push((
+            index,
+            format!(
+                "txn_id is already taken by the row on line {} (file {})",
+                first.line,
+                first.file_index + 1
+            ),
+        ));
+    }
 
     let mut fee_fen = vec![0i64; count];
     let mut category = vec![0u16; count];
@@ -204,23 +203,23 @@ pub fn link(
         .par_iter_mut()
         .zip(category.par_iter_mut())
         .zip(capped.par_iter_mut())
-        .enumerate()
-        .for_each(|(i, ((fee, cat), cap))| {
-            let txn = &parsed.txns[i];
-            if txn.kind == Kind::Purchase && outcomes[i] == Outcome::Accepted {
+        .zip(txns.par_iter().zip(rejected.par_iter()))
+        .for_each(|(((fee, cat), cap), (txn, rejection))| {
+            if txn.kind == Kind::Purchase && rejection.is_none() {
                 (*cat, *fee, *cap) = purchase_fee(txn, settings, merchants);
             }
         });
 
     let mut linked = Linked {
-        outcomes,
+        rejected,
+        details,
         fee_fen,
         category,
         purchase_of: vec![u32::MAX; count],
         voided: vec![false; count],
         capped,
     };
-    link_references(parsed, settings, &mut linked);
+    link_references(parsed, settings, &tables, &mut linked);
     linked
 }
 
@@ -228,34 +227,33 @@ pub fn link(
 struct RefDecision {
     index: u32,
     purchase: u32,
-    outcome: Outcome,
+    outcome: Option<(RejectCode, String)>,
     fee_returned_fen: i64,
     voids_purchase: bool,
 }
 
 /// Step 6 (RULES.md 3.2): refunds and voids against accepted purchases.
-fn link_references(parsed: &Parsed, settings: &Settings, linked: &mut Linked) {
-    let accepted = |i: usize| linked.outcomes[i] == Outcome::Accepted;
-    let purchase_parts = partitions(
-        (0..parsed.txns.len())
-            .filter(|&i| accepted(i) && parsed.txns[i].kind == Kind::Purchase)
-            .map(|i| (partition_of(parsed.id(parsed.txns[i].txn_id)), i)),
-    );
-    let reference_parts = partitions(
-        (0..parsed.txns.len())
-            .filter(|&i| accepted(i) && parsed.txns[i].kind != Kind::Purchase)
-            .map(|i| (partition_of(parsed.id(parsed.txns[i].orig_txn_id)), i)),
-    );
-    let decisions: Vec<Vec<RefDecision>> = purchase_parts
+fn link_references(
+    parsed: &Parsed,
+    settings: &Settings,
+    tables: &[HashTable<u32>],
+    linked: &mut Linked,
+) {
+    let reference_parts = partitions(&parsed.txns, |index, txn| {
+        (txn.kind != Kind::Purchase && linked.rejected[index].is_none())
+            .then(|| txn::id_hash(parsed.orig_txn_id(txn)))
+    });
+    let decisions: Vec<Vec<RefDecision>> = reference_parts
         .par_iter()
-        .zip(reference_parts.par_iter())
-        .map(|(purchases, references)| {
-            decide_partition(parsed, settings, &linked.fee_fen, purchases, references)
-        })
+        .zip(tables.par_iter())
+        .map(|(references, table)| decide_partition(parsed, settings, linked, table, references))
         .collect();
     for decision in decisions.into_iter().flatten() {
         let index = decision.index as usize;
-        linked.outcomes[index] = decision.outcome;
+        if let Some((code, detail)) = decision.outcome {
+            linked.rejected[index] = Some(code);
+            linked.details.push((decision.index, detail));
+        }
         linked.purchase_of[index] = decision.purchase;
         if decision.purchase != u32::MAX {
             linked.category[index] = linked.category[decision.purchase as usize];
@@ -270,38 +268,44 @@ fn link_references(parsed: &Parsed, settings: &Settings, linked: &mut Linked) {
 fn decide_partition(
     parsed: &Parsed,
     settings: &Settings,
-    fee_fen: &[i64],
-    purchases: &[u32],
+    linked: &Linked,
+    table: &HashTable<u32>,
     references: &[u32],
 ) -> Vec<RefDecision> {
-    let by_id: HashMap<&[u8], u32> = purchases
-        .iter()
-        .map(|&i| (parsed.id(parsed.txns[i as usize].txn_id), i))
-        .collect();
+    let txns = &parsed.txns;
+    let fee_fen = &linked.fee_fen;
     let mut decisions = Vec::with_capacity(references.len());
     let mut grouped: Vec<(u32, u32)> = Vec::with_capacity(references.len());
     for &index in references {
-        let txn = &parsed.txns[index as usize];
-        let orig_text = String::from_utf8_lossy(parsed.id(txn.orig_txn_id));
+        let txn = &txns[index as usize];
+        let orig = parsed.orig_txn_id(txn);
+        let orig_text = String::from_utf8_lossy(orig);
         let reject = |detail: String| RefDecision {
             index,
             purchase: u32::MAX,
-            outcome: Outcome::Rejected(RejectCode::BadReference, detail),
+            outcome: Some((RejectCode::BadReference, detail)),
             fee_returned_fen: 0,
             voids_purchase: false,
         };
-        let Some(&purchase_index) = by_id.get(parsed.id(txn.orig_txn_id)) else {
+        // The table holds the first row of each id; an accepted purchase is
+        // always the first (and only) row that passed steps 1 and 2 with it.
+        let found = table.find(txn::id_hash(orig), |&j: &u32| {
+            parsed.txn_id(&txns[j as usize]) == orig
+        });
+        let Some(&purchase_index) = found
+            .filter(|&&j| txns[j as usize].kind == Kind::Purchase && linked.accepted(j as usize))
+        else {
             decisions.push(reject(format!(
                 "orig_txn_id {orig_text:?} is not an accepted purchase"
             )));
             continue;
         };
-        let purchase = &parsed.txns[purchase_index as usize];
+        let purchase = &txns[purchase_index as usize];
         if purchase.merchant != txn.merchant {
             decisions.push(reject(format!(
                 "orig_txn_id {orig_text:?} is a purchase of another merchant"
             )));
-        } else if txn.instant < purchase.instant {
+        } else if txn.instant() < purchase.instant() {
             decisions.push(reject(format!(
                 "ts is earlier than that of purchase {orig_text:?}"
             )));
@@ -320,7 +324,7 @@ fn decide_partition(
     }
     // Each purchase's refunds and voids together, in (ts, file order) order.
     grouped.sort_unstable_by_key(|&(purchase, index)| {
-        (purchase, parsed.txns[index as usize].instant, index)
+        (purchase, parsed.txns[index as usize].instant(), index)
     });
     for group in grouped.chunk_by(|a, b| a.0 == b.0) {
         let purchase_index = group[0].0;
@@ -335,11 +339,11 @@ fn decide_partition(
             let mut decision = RefDecision {
                 index,
                 purchase: purchase_index,
-                outcome: Outcome::Accepted,
+                outcome: None,
                 fee_returned_fen: 0,
                 voids_purchase: false,
             };
-            let reject = |code, detail: String| Outcome::Rejected(code, detail);
+            let reject = |code, detail: String| Some((code, detail));
             match txn.kind {
                 Kind::Void if any_accepted => {
                     decision.outcome = reject(

@@ -14,11 +14,11 @@ use crate::calendar::Day;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::ingest::adjustments::{self, Adjustment};
-use crate::ingest::txn::Kind;
+use crate::ingest::txn::{Kind, RowContext};
 use crate::ingest::{Merchants, Reject};
 use crate::ledger::{self, DayTotals, MerchantInput, MerchantState, Row, Span};
 use crate::money;
-pub use link::{Linked, Outcome};
+pub use link::Linked;
 pub use parse::{Parsed, TxnFile};
 
 /// The inputs of one run, already opened and with headers checked.
@@ -85,25 +85,22 @@ pub fn run(plan: &Plan) -> Result<Settled> {
     let mut times = stats::StageTimes::default();
     let latencies = stats::ChunkLatencies::default();
     let parsed = times.time("parse", || {
-        parse::parse_files(
-            &plan.txn_files,
+        let context = RowContext {
             settings,
-            plan.merchants,
-            plan.chunk_bytes,
-            &latencies,
-        )
+            merchants: plan.merchants,
+            through: plan.through,
+        };
+        parse::parse_files(&plan.txn_files, &context, plan.chunk_bytes, &latencies)
     });
-    let linked = times.time("link", || {
-        link::link(&parsed, settings, plan.merchants, plan.through)
-    });
+    let linked = times.time("link", || link::link(&parsed, settings, plan.merchants));
 
     // The run's dates (RULES.md 2).
     let accepted_days = || {
         parsed
             .txns
             .iter()
-            .zip(&linked.outcomes)
-            .filter(|(_, o)| **o == Outcome::Accepted)
+            .zip(&linked.rejected)
+            .filter(|(_, rejected)| rejected.is_none())
             .map(|(t, _)| t.business_day)
     };
     let horizon = plan.through.or_else(|| accepted_days().max());
@@ -155,7 +152,12 @@ pub fn run(plan: &Plan) -> Result<Settled> {
         .collect();
 
     let mut totals = input_totals(&parsed, &linked, &adjustments);
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(
+        settled
+            .iter()
+            .map(|(merchant_rows, _)| merchant_rows.len())
+            .sum(),
+    );
     let mut closing = Vec::with_capacity(settled.len());
     for (merchant_rows, state) in settled {
         if let (Some(first), Some(last)) = (merchant_rows.first(), merchant_rows.last()) {
@@ -166,18 +168,31 @@ pub fn run(plan: &Plan) -> Result<Settled> {
         closing.push(state);
     }
     check_conservation(&rows, &mut totals)?;
-    times.stages.push(("ledger", settle_started.elapsed()));
+    times.record("ledger", settle_started.elapsed());
 
     let mut rejects = parsed.rejects.clone();
-    for (txn, outcome) in parsed.txns.iter().zip(&linked.outcomes) {
-        if let Outcome::Rejected(code, detail) = outcome {
-            let id = String::from_utf8_lossy(parsed.id(txn.txn_id)).into_owned();
+    let mut details: Vec<(u32, String)> = linked.details.clone();
+    details.sort_unstable_by_key(|(index, _)| *index);
+    for (index, (txn, rejected)) in parsed.txns.iter().zip(&linked.rejected).enumerate() {
+        if let Some(code) = *rejected {
+            let detail = match details.binary_search_by_key(&(index as u32), |(i, _)| *i) {
+                Ok(at) => details[at].1.clone(),
+                Err(_) => link::describe_row_check(
+                    &parsed,
+                    txn,
+                    code,
+                    settings,
+                    plan.merchants,
+                    plan.through,
+                ),
+            };
+            let id = String::from_utf8_lossy(parsed.txn_id(txn)).into_owned();
             rejects.push(Reject {
                 file_index: txn.file_index,
                 line: txn.line,
                 id,
-                code: *code,
-                detail: detail.clone(),
+                code,
+                detail,
             });
         }
     }
@@ -222,7 +237,7 @@ pub fn run(plan: &Plan) -> Result<Settled> {
 /// hashing); then each merchant's few rows are sorted by date and summed,
 /// merchants in parallel.
 fn aggregate(parsed: &Parsed, linked: &Linked, merchant_count: usize) -> ByMerchant<DayTotals> {
-    let accepted = |i: usize| linked.outcomes[i] == Outcome::Accepted;
+    let accepted = |i: usize| linked.accepted(i);
     let mut offsets = vec![0usize; merchant_count + 1];
     for (i, txn) in parsed.txns.iter().enumerate() {
         if accepted(i) {
@@ -244,29 +259,33 @@ fn aggregate(parsed: &Parsed, linked: &Linked, merchant_count: usize) -> ByMerch
     let per_merchant: Vec<Vec<(Day, DayTotals)>> = (0..merchant_count)
         .into_par_iter()
         .map(|m| {
-            let mut rows: Vec<(Day, DayTotals)> = order[offsets[m]..offsets[m + 1]]
-                .iter()
-                .map(|&i| {
-                    let i = i as usize;
-                    let txn = &parsed.txns[i];
-                    let mut totals = DayTotals {
-                        txn_count: 1,
-                        ..DayTotals::default()
-                    };
-                    match txn.kind {
-                        Kind::Purchase if !linked.voided[i] => {
-                            totals.purchases_fen = i128::from(txn.amount_fen);
-                            totals.fees_fen = i128::from(linked.fee_fen[i]);
-                        }
-                        Kind::Refund => {
-                            totals.refunds_fen = i128::from(txn.amount_fen);
-                            totals.fees_fen = -i128::from(linked.fee_fen[i]);
-                        }
-                        Kind::Purchase | Kind::Void => {}
+            // Rows come in file order, which is nearly date order: add each
+            // to the last date's totals when it matches, so the vector holds
+            // one entry per date, not per row.
+            let mut rows: Vec<(Day, DayTotals)> = Vec::new();
+            for &i in &order[offsets[m]..offsets[m + 1]] {
+                let i = i as usize;
+                let txn = &parsed.txns[i];
+                let mut totals = DayTotals {
+                    txn_count: 1,
+                    ..DayTotals::default()
+                };
+                match txn.kind {
+                    Kind::Purchase if !linked.voided[i] => {
+                        totals.purchases_fen = i128::from(txn.amount_fen);
+                        totals.fees_fen = i128::from(linked.fee_fen[i]);
                     }
-                    (txn.business_day, totals)
-                })
-                .collect();
+                    Kind::Refund => {
+                        totals.refunds_fen = i128::from(txn.amount_fen);
+                        totals.fees_fen = -i128::from(linked.fee_fen[i]);
+                    }
+                    Kind::Purchase | Kind::Void => {}
+                }
+                match rows.last_mut() {
+                    Some((day, sum)) if *day == txn.business_day => sum.merge(&totals),
+                    _ => rows.push((txn.business_day, totals)),
+                }
+            }
             rows.sort_by_key(|(day, _)| *day);
             rows.dedup_by(|later, earlier| {
                 let same = later.0 == earlier.0;
@@ -309,8 +328,8 @@ fn adjustments_by_merchant(adjustments: &[Adjustment]) -> Vec<((u32, Day), i128)
 
 fn purchases_by_merchant(parsed: &Parsed, linked: &Linked, merchant_count: usize) -> Vec<bool> {
     let mut purchased = vec![false; merchant_count];
-    for (txn, outcome) in parsed.txns.iter().zip(&linked.outcomes) {
-        if txn.kind == Kind::Purchase && *outcome == Outcome::Accepted {
+    for (txn, rejected) in parsed.txns.iter().zip(&linked.rejected) {
+        if txn.kind == Kind::Purchase && rejected.is_none() {
             purchased[txn.merchant as usize] = true;
         }
     }
@@ -353,7 +372,7 @@ impl<T: Copy> ByMerchant<T> {
 fn input_totals(parsed: &Parsed, linked: &Linked, adjustments: &[Adjustment]) -> Totals {
     let mut totals = Totals::default();
     for (i, txn) in parsed.txns.iter().enumerate() {
-        if linked.outcomes[i] != Outcome::Accepted {
+        if !linked.accepted(i) {
             continue;
         }
         match txn.kind {

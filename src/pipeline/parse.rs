@@ -8,17 +8,21 @@
 
 use rayon::prelude::*;
 
-use crate::config::Settings;
 use crate::ingest::csv::{self, Record, Tokenizer};
-use crate::ingest::merchants::Merchants;
-use crate::ingest::txn::{self, Txn, TxnColumns};
-use crate::ingest::{Reject, header::Header};
+use crate::ingest::txn::{self, RowContext, Txn, TxnColumns};
+use crate::ingest::{Reject, Source, header::Header};
 use crate::pipeline::stats::ChunkLatencies;
 
 /// One transactions file, with its header already read.
 pub struct TxnFile<'a> {
-    pub bytes: &'a [u8],
+    pub source: &'a Source,
     pub header: &'a Header,
+}
+
+impl TxnFile<'_> {
+    fn bytes(&self) -> &[u8] {
+        self.source
+    }
 }
 
 /// What parsing all files gave: transactions that passed steps 1 and 2 in
@@ -31,14 +35,32 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    pub fn id(&self, id: txn::IdRef) -> &[u8] {
-        let arena = &self.arenas[id.chunk as usize];
-        &arena[id.offset as usize..(id.offset + id.len) as usize]
+    fn ids(&self, txn: &Txn) -> [&[u8]; 4] {
+        let arena = &self.arenas[txn.ids.chunk as usize];
+        txn.ids.ranges().map(|range| &arena[range])
+    }
+
+    pub fn txn_id(&self, txn: &Txn) -> &[u8] {
+        self.ids(txn)[0]
+    }
+
+    pub fn orig_txn_id(&self, txn: &Txn) -> &[u8] {
+        self.ids(txn)[1]
+    }
+
+    pub fn terminal_id(&self, txn: &Txn) -> &[u8] {
+        self.ids(txn)[2]
+    }
+
+    /// The `merchant_id` of a row whose merchant is not in master data.
+    pub fn unknown_merchant_id(&self, txn: &Txn) -> &[u8] {
+        self.ids(txn)[3]
     }
 }
 
 struct ChunkOut {
-    txns: Vec<Txn>,
+    /// Rows written at the start of the chunk's slots.
+    txn_count: usize,
     rejects: Vec<Reject>,
     arena: Vec<u8>,
     rows: u64,
@@ -60,21 +82,23 @@ struct ChunkJob<'a> {
     limit: usize,
 }
 
+/// Parses the records of `job` that start at or after `from`, writing
+/// transactions into `slots` (one per line of the chunk is enough).
 fn parse_chunk(
     job: &ChunkJob,
     from: usize,
     chunk: u32,
-    settings: &Settings,
-    merchants: &Merchants,
+    context: &RowContext,
+    slots: &mut [Txn],
 ) -> ChunkOut {
-    let bytes = job.file.bytes;
+    let bytes = job.file.bytes();
     let columns = TxnColumns::new(job.file.header.field_count, &job.file.header.columns);
     let mut tokenizer = Tokenizer::new(bytes, from);
     tokenizer.skip_blank_lines();
     let first_record = tokenizer.position();
     let line_ends_to_first_record = tokenizer.line_ends();
     let mut out = ChunkOut {
-        txns: Vec::new(),
+        txn_count: 0,
         rejects: Vec::new(),
         arena: Vec::new(),
         rows: 0,
@@ -91,18 +115,13 @@ fn parse_chunk(
         }
         out.rows += 1;
         let raw = &bytes[record.start..record.end];
-        match txn::parse_row(
-            &record,
-            raw,
-            &columns,
-            settings,
-            merchants,
-            &mut out.arena,
-            chunk,
-        ) {
+        match txn::parse_row(&record, raw, &columns, context, &mut out.arena, chunk) {
             Ok(mut parsed) => {
                 parsed.file_index = job.file_index;
-                out.txns.push(parsed);
+                // A record starts on a line of its own, and the slots
+                // count the chunk's lines.
+                slots[out.txn_count] = parsed;
+                out.txn_count += 1;
             }
             Err(rejected) => out.rejects.push(Reject {
                 file_index: job.file_index,
@@ -114,6 +133,7 @@ fn parse_chunk(
         }
     }
     out.stop = tokenizer.position();
+    job.file.source.release(from..out.stop);
     out.line_ends_to_stop = tokenizer.line_ends();
     out
 }
@@ -121,16 +141,15 @@ fn parse_chunk(
 /// Parses every file, chunks in parallel, and returns the rows in file order.
 pub fn parse_files(
     files: &[TxnFile],
-    settings: &Settings,
-    merchants: &Merchants,
+    context: &RowContext,
     chunk_bytes: usize,
     latencies: &ChunkLatencies,
 ) -> Parsed {
     let mut jobs = Vec::new();
     for (file_index, file) in files.iter().enumerate() {
-        let starts = csv::chunk_starts(file.bytes, file.header.data_start, chunk_bytes);
+        let starts = csv::chunk_starts(file.bytes(), file.header.data_start, chunk_bytes);
         for (i, &start) in starts.iter().enumerate() {
-            let limit = starts.get(i + 1).copied().unwrap_or(file.bytes.len());
+            let limit = starts.get(i + 1).copied().unwrap_or(file.bytes().len());
             jobs.push(ChunkJob {
                 file_index: file_index as u32,
                 file,
@@ -139,12 +158,38 @@ pub fn parse_files(
             });
         }
     }
+    // One slot per line: a record needs at least one line, so each chunk
+    // writes its rows straight into its own slots of one vector, and no
+    // per-chunk vector is ever copied. The count pass drops the pages it
+    // read; parsing reads them again.
+    let slot_counts: Vec<usize> = jobs
+        .par_iter()
+        .map(|job| {
+            let lines = csv::count_line_ends(job.file.bytes(), job.start, job.limit) as usize + 1;
+            job.file.source.release(job.start..job.limit);
+            lines
+        })
+        .collect();
+    let mut slot_starts = Vec::with_capacity(jobs.len() + 1);
+    slot_starts.push(0usize);
+    for count in &slot_counts {
+        slot_starts.push(slot_starts.last().copied().unwrap_or(0) + count);
+    }
+    let mut txns = vec![Txn::PLACEHOLDER; slot_starts[jobs.len()]];
+    let mut slices = Vec::with_capacity(jobs.len());
+    let mut rest = txns.as_mut_slice();
+    for count in &slot_counts {
+        let (head, tail) = rest.split_at_mut(*count);
+        slices.push(head);
+        rest = tail;
+    }
     let mut outs: Vec<ChunkOut> = jobs
         .par_iter()
+        .zip(slices.into_par_iter())
         .enumerate()
-        .map(|(i, job)| {
+        .map(|(i, (job, slots))| {
             let started = std::time::Instant::now();
-            let out = parse_chunk(job, job.start, i as u32, settings, merchants);
+            let out = parse_chunk(job, job.start, i as u32, context, slots);
             latencies.record(started.elapsed());
             out
         })
@@ -164,16 +209,18 @@ pub fn parse_files(
                 job.file.header.lines_before_data,
             ),
         };
+        let slots = &mut txns[slot_starts[i]..slot_starts[i + 1]];
         let line_ends_before_start = if outs[i].first_record == base_position {
             base_line_ends - outs[i].line_ends_to_first_record
         } else {
             // The guess fell inside a quoted field (or in a record that an
             // earlier chunk already read): parse again from the true start.
-            outs[i] = parse_chunk(job, base_position, i as u32, settings, merchants);
+            // Its records start inside this chunk, so its slots suffice.
+            outs[i] = parse_chunk(job, base_position, i as u32, context, slots);
             base_line_ends
         };
         let out = &mut outs[i];
-        for txn in &mut out.txns {
+        for txn in &mut slots[..out.txn_count] {
             txn.line += line_ends_before_start + 1;
         }
         for reject in &mut out.rejects {
@@ -187,12 +234,17 @@ pub fn parse_files(
         ));
     }
 
-    let total_txns = outs.iter().map(|o| o.txns.len()).sum();
-    let mut txns = Vec::with_capacity(total_txns);
+    // Close the gaps between chunks' rows, in place.
+    let mut filled = 0;
+    for (i, out) in outs.iter().enumerate() {
+        txns.copy_within(slot_starts[i]..slot_starts[i] + out.txn_count, filled);
+        filled += out.txn_count;
+    }
+    txns.truncate(filled);
+    txns.shrink_to_fit();
     let mut rejects = Vec::new();
     let mut arenas = Vec::with_capacity(outs.len());
     for out in outs {
-        txns.extend(out.txns);
         rejects.extend(out.rejects);
         arenas.push(out.arena);
     }

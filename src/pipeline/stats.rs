@@ -8,7 +8,15 @@ use std::time::{Duration, Instant};
 /// Wall time per stage, in the order the stages ran.
 #[derive(Debug, Default)]
 pub struct StageTimes {
-    pub stages: Vec<(&'static str, Duration)>,
+    pub stages: Vec<Stage>,
+}
+
+/// One stage: its name, wall time, and the peak RSS when it ended.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub name: &'static str,
+    pub elapsed: Duration,
+    pub peak_rss_bytes: u64,
 }
 
 impl StageTimes {
@@ -16,12 +24,20 @@ impl StageTimes {
     pub fn time<T>(&mut self, name: &'static str, work: impl FnOnce() -> T) -> T {
         let started = Instant::now();
         let result = work();
-        self.stages.push((name, started.elapsed()));
+        self.record(name, started.elapsed());
         result
     }
 
+    pub fn record(&mut self, name: &'static str, elapsed: Duration) {
+        self.stages.push(Stage {
+            name,
+            elapsed,
+            peak_rss_bytes: peak_rss_bytes(),
+        });
+    }
+
     pub fn total(&self) -> Duration {
-        self.stages.iter().map(|(_, d)| *d).sum()
+        self.stages.iter().map(|s| s.elapsed).sum()
     }
 }
 
@@ -89,7 +105,7 @@ pub fn peak_rss_bytes() -> u64 {
 /// What `--stats` reports about one run.
 #[derive(Clone, Debug, Default)]
 pub struct RunStats {
-    pub stages: Vec<(&'static str, Duration)>,
+    pub stages: Vec<Stage>,
     pub wall: Duration,
     pub rows_read: u64,
     pub bytes_read: u64,
@@ -111,10 +127,12 @@ impl RunStats {
     /// The report `--stats` prints, one stage a line.
     pub fn report(&self) -> String {
         let mut text = String::new();
-        for (name, elapsed) in &self.stages {
+        for stage in &self.stages {
             text.push_str(&format!(
-                "  {name:<10} {:>9.3} ms\n",
-                elapsed.as_micros() as f64 / 1000.0
+                "  {:<10} {:>9.3} ms  (peak RSS {} MiB)\n",
+                stage.name,
+                stage.elapsed.as_micros() as f64 / 1000.0,
+                stage.peak_rss_bytes >> 20
             ));
         }
         let (count, p50, p90, p99, max) = self.chunk_latency_us;
@@ -134,7 +152,12 @@ impl RunStats {
         let stages: serde_json::Map<String, serde_json::Value> = self
             .stages
             .iter()
-            .map(|(name, d)| (name.to_string(), serde_json::json!(d.as_micros() as u64)))
+            .map(|s| {
+                (
+                    s.name.to_string(),
+                    serde_json::json!(s.elapsed.as_micros() as u64),
+                )
+            })
             .collect();
         let (count, p50, p90, p99, max) = self.chunk_latency_us;
         serde_json::json!({
