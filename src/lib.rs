@@ -7,6 +7,7 @@
 //! together for the command line.
 #![deny(unsafe_code)]
 
+pub mod bench;
 pub mod calendar;
 pub mod config;
 pub mod datagen;

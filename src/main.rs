@@ -25,6 +25,39 @@ enum Command {
     /// Generate realistic test data (settle.toml, merchants.csv,
     /// transactions.csv) deterministically from a seed.
     Gen(GenArgs),
+    /// Benchmark: generate data (or reuse --data), run the engine --runs
+    /// times, and report rows/s, MB/s, wall times, peak RSS, stage times
+    /// and a digest of the outputs.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// The data folder: reused when it holds settle.toml, merchants.csv and
+    /// transactions.csv, else generated there.
+    #[arg(long, value_name = "DIR", default_value = "bench-data/bench")]
+    data: PathBuf,
+    /// Rows to generate.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    rows: u64,
+    /// Merchants to generate.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    merchants: u32,
+    /// Days to generate.
+    #[arg(long, value_name = "D", default_value_t = 30)]
+    days: u32,
+    /// Seed for generation.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// How many times to run the engine.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    runs: u32,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -106,6 +139,34 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Bench(args) => {
+            let options = settle::bench::BenchOptions {
+                generate: settle::datagen::GenOptions {
+                    merchants: args.merchants,
+                    rows: args.rows,
+                    days: args.days,
+                    seed: args.seed,
+                    bad_rows_ppm: 1000,
+                    out: args.data,
+                },
+                runs: args.runs,
+                threads: args.threads,
+            };
+            match settle::bench::bench(&options) {
+                Ok(report) if args.json => {
+                    println!("{}", report.to_json());
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    print!("{}", report.table());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("settle: error: {error}");
+                    ExitCode::from(error.exit_code() as u8)
+                }
+            }
+        }
         Command::Gen(args) => {
             let options = settle::datagen::GenOptions {
                 merchants: args.merchants,
