@@ -132,9 +132,8 @@ pub fn run(plan: &Plan) -> Result<Settled> {
     };
 
     let merchant_count = plan.merchants.len();
-    let days = times.time("aggregate", || aggregate(&parsed, &linked, merchant_count));
+    let (days, purchased) = times.time("aggregate", || aggregate(&parsed, &linked, merchant_count));
     let adjustment_days = ByMerchant::new(&adjustments_by_merchant(&adjustments), merchant_count);
-    let purchased = purchases_by_merchant(&parsed, &linked, merchant_count);
     let settle_started = std::time::Instant::now();
     let settled: Vec<(Vec<Row>, MerchantState)> = (0..merchant_count as u32)
         .into_par_iter()
@@ -173,8 +172,13 @@ pub fn run(plan: &Plan) -> Result<Settled> {
     let mut rejects = parsed.rejects.clone();
     let mut details: Vec<(u32, String)> = linked.details.clone();
     details.sort_unstable_by_key(|(index, _)| *index);
-    for (index, (txn, rejected)) in parsed.txns.iter().zip(&linked.rejected).enumerate() {
-        if let Some(code) = *rejected {
+    let later_rejects: Vec<Reject> = parsed
+        .txns
+        .par_iter()
+        .zip(linked.rejected.par_iter())
+        .enumerate()
+        .filter_map(|(index, (txn, rejected))| {
+            let code = (*rejected)?;
             let detail = match details.binary_search_by_key(&(index as u32), |(i, _)| *i) {
                 Ok(at) => details[at].1.clone(),
                 Err(_) => link::describe_row_check(
@@ -187,15 +191,16 @@ pub fn run(plan: &Plan) -> Result<Settled> {
                 ),
             };
             let id = String::from_utf8_lossy(parsed.txn_id(txn)).into_owned();
-            rejects.push(Reject {
+            Some(Reject {
                 file_index: txn.file_index,
                 line: txn.line,
                 id,
                 code,
                 detail,
-            });
-        }
-    }
+            })
+        })
+        .collect();
+    rejects.extend(later_rejects);
     rejects.sort_by_key(|r| (r.file_index, r.line));
     let mut txn_counts: Vec<FileCounts> = parsed
         .rows_read_per_file
@@ -236,7 +241,14 @@ pub fn run(plan: &Plan) -> Result<Settled> {
 /// A counting sort groups the accepted rows by merchant (two passes, no
 /// hashing); then each merchant's few rows are sorted by date and summed,
 /// merchants in parallel.
-fn aggregate(parsed: &Parsed, linked: &Linked, merchant_count: usize) -> ByMerchant<DayTotals> {
+///
+/// Also returns, per merchant, whether it had an accepted purchase (voided
+/// ones included), for the return-window waiver.
+fn aggregate(
+    parsed: &Parsed,
+    linked: &Linked,
+    merchant_count: usize,
+) -> (ByMerchant<DayTotals>, Vec<bool>) {
     let accepted = |i: usize| linked.accepted(i);
     let mut offsets = vec![0usize; merchant_count + 1];
     for (i, txn) in parsed.txns.iter().enumerate() {
@@ -256,16 +268,18 @@ fn aggregate(parsed: &Parsed, linked: &Linked, merchant_count: usize) -> ByMerch
             *slot += 1;
         }
     }
-    let per_merchant: Vec<Vec<(Day, DayTotals)>> = (0..merchant_count)
+    let per_merchant: Vec<(Vec<(Day, DayTotals)>, bool)> = (0..merchant_count)
         .into_par_iter()
         .map(|m| {
             // Rows come in file order, which is nearly date order: add each
             // to the last date's totals when it matches, so the vector holds
             // one entry per date, not per row.
             let mut rows: Vec<(Day, DayTotals)> = Vec::new();
+            let mut purchased = false;
             for &i in &order[offsets[m]..offsets[m + 1]] {
                 let i = i as usize;
                 let txn = &parsed.txns[i];
+                purchased |= txn.kind == Kind::Purchase;
                 let mut totals = DayTotals {
                     txn_count: 1,
                     ..DayTotals::default()
@@ -294,20 +308,25 @@ fn aggregate(parsed: &Parsed, linked: &Linked, merchant_count: usize) -> ByMerch
                 }
                 same
             });
-            rows
+            (rows, purchased)
         })
         .collect();
-    let mut entries = Vec::with_capacity(per_merchant.iter().map(Vec::len).sum());
+    let mut entries = Vec::with_capacity(per_merchant.iter().map(|(rows, _)| rows.len()).sum());
     let mut day_offsets = Vec::with_capacity(merchant_count + 1);
+    let mut purchased = Vec::with_capacity(merchant_count);
     day_offsets.push(0);
-    for rows in per_merchant {
+    for (rows, any_purchase) in per_merchant {
         entries.extend(rows);
         day_offsets.push(entries.len());
+        purchased.push(any_purchase);
     }
-    ByMerchant {
-        entries,
-        offsets: day_offsets,
-    }
+    (
+        ByMerchant {
+            entries,
+            offsets: day_offsets,
+        },
+        purchased,
+    )
 }
 
 fn adjustments_by_merchant(adjustments: &[Adjustment]) -> Vec<((u32, Day), i128)> {
@@ -324,16 +343,6 @@ fn adjustments_by_merchant(adjustments: &[Adjustment]) -> Vec<((u32, Day), i128)
         same
     });
     sums
-}
-
-fn purchases_by_merchant(parsed: &Parsed, linked: &Linked, merchant_count: usize) -> Vec<bool> {
-    let mut purchased = vec![false; merchant_count];
-    for (txn, rejected) in parsed.txns.iter().zip(&linked.rejected) {
-        if txn.kind == Kind::Purchase && rejected.is_none() {
-            purchased[txn.merchant as usize] = true;
-        }
-    }
-    purchased
 }
 
 /// Values by (merchant, date), stored flat with one offset per merchant.
@@ -370,39 +379,73 @@ impl<T: Copy> ByMerchant<T> {
 
 /// The left side of RULES.md 3.7, from the accepted inputs themselves.
 fn input_totals(parsed: &Parsed, linked: &Linked, adjustments: &[Adjustment]) -> Totals {
-    let mut totals = Totals::default();
-    for (i, txn) in parsed.txns.iter().enumerate() {
-        if !linked.accepted(i) {
-            continue;
-        }
-        match txn.kind {
+    // (purchases, refunds, fees) summed over threads' shares, then merged.
+    let (purchases_fen, refunds_fen, fees_fen) = parsed
+        .txns
+        .par_iter()
+        .enumerate()
+        .filter(|(i, _)| linked.accepted(*i))
+        .map(|(i, txn)| match txn.kind {
             Kind::Purchase if !linked.voided[i] => {
-                totals.purchases_fen += i128::from(txn.amount_fen);
-                totals.fees_fen += i128::from(linked.fee_fen[i]);
+                (i128::from(txn.amount_fen), 0, i128::from(linked.fee_fen[i]))
             }
-            Kind::Refund => {
-                totals.refunds_fen += i128::from(txn.amount_fen);
-                totals.fees_fen -= i128::from(linked.fee_fen[i]);
-            }
-            Kind::Purchase | Kind::Void => {}
-        }
-    }
+            Kind::Refund => (
+                0,
+                i128::from(txn.amount_fen),
+                -i128::from(linked.fee_fen[i]),
+            ),
+            Kind::Purchase | Kind::Void => (0, 0, 0),
+        })
+        .reduce(|| (0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    let mut totals = Totals {
+        purchases_fen,
+        refunds_fen,
+        fees_fen,
+        ..Totals::default()
+    };
     totals.adjustments_fen = adjustments.iter().map(|a| i128::from(a.amount_fen)).sum();
     totals
 }
 
 /// Checks RULES.md 3.7 and that the rows carry exactly the accepted inputs.
 fn check_conservation(rows: &[Row], totals: &mut Totals) -> Result<()> {
-    let sum = |field: fn(&Row) -> i128| rows.iter().map(field).sum::<i128>();
+    // One pass over the rows, in parallel, summing every column at once.
+    let sums = rows
+        .par_iter()
+        .fold(
+            || [0i128; 9],
+            |mut acc, r| {
+                let columns = [
+                    r.purchases_fen,
+                    r.refunds_fen,
+                    r.fees_fen,
+                    r.adjustments_fen,
+                    r.payout_fen,
+                    r.deposit_held_fen,
+                    r.deposit_released_fen,
+                    r.deposit_forfeited_fen,
+                    r.deactivation_fee_fen,
+                ];
+                for (sum, value) in acc.iter_mut().zip(columns) {
+                    *sum += value;
+                }
+                acc
+            },
+        )
+        .reduce(
+            || [0i128; 9],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            },
+        );
     let from_rows = [
-        ("purchases", sum(|r| r.purchases_fen), totals.purchases_fen),
-        ("refunds", sum(|r| r.refunds_fen), totals.refunds_fen),
-        ("fees", sum(|r| r.fees_fen), totals.fees_fen),
-        (
-            "adjustments",
-            sum(|r| r.adjustments_fen),
-            totals.adjustments_fen,
-        ),
+        ("purchases", sums[0], totals.purchases_fen),
+        ("refunds", sums[1], totals.refunds_fen),
+        ("fees", sums[2], totals.fees_fen),
+        ("adjustments", sums[3], totals.adjustments_fen),
     ];
     for (name, in_rows, in_inputs) in from_rows {
         if in_rows != in_inputs {
@@ -413,11 +456,11 @@ fn check_conservation(rows: &[Row], totals: &mut Totals) -> Result<()> {
             )));
         }
     }
-    totals.payouts_fen = sum(|r| r.payout_fen);
-    totals.deposit_held_fen = sum(|r| r.deposit_held_fen);
-    totals.deposit_released_fen = sum(|r| r.deposit_released_fen);
-    totals.deposit_forfeited_fen = sum(|r| r.deposit_forfeited_fen);
-    totals.deactivation_fees_fen = sum(|r| r.deactivation_fee_fen);
+    totals.payouts_fen = sums[4];
+    totals.deposit_held_fen = sums[5];
+    totals.deposit_released_fen = sums[6];
+    totals.deposit_forfeited_fen = sums[7];
+    totals.deactivation_fees_fen = sums[8];
     let left = totals.purchases_fen - totals.refunds_fen - totals.fees_fen
         + totals.adjustments_fen
         + totals.carried_in_first_fen;
