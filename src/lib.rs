@@ -18,6 +18,7 @@ pub mod money;
 pub mod output;
 pub mod pipeline;
 pub mod run;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use run::{RunOptions, RunSummary, run};

@@ -29,6 +29,18 @@ enum Command {
     /// times, and report rows/s, MB/s, wall times, peak RSS, stage times
     /// and a digest of the outputs.
     Bench(BenchArgs),
+    /// Check a published folder: the SHA-256 of every output against
+    /// control.json, each settlement row's arithmetic, and the
+    /// conservation totals recomputed from the settlement files. Exit 0 when
+    /// consistent, else 1 with a sentence per mismatch.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct VerifyArgs {
+    /// The output folder of a run.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -139,6 +151,22 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Verify(args) => match settle::verify::verify(&args.dir) {
+            Ok(problems) if problems.is_empty() => {
+                eprintln!("settle: {} is consistent", args.dir.display());
+                ExitCode::SUCCESS
+            }
+            Ok(problems) => {
+                for problem in &problems {
+                    eprintln!("settle: verify: {problem}");
+                }
+                ExitCode::from(1)
+            }
+            Err(error) => {
+                eprintln!("settle: error: {error}");
+                ExitCode::from(error.exit_code() as u8)
+            }
+        },
         Command::Bench(args) => {
             let options = settle::bench::BenchOptions {
                 generate: settle::datagen::GenOptions {

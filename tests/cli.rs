@@ -1394,11 +1394,47 @@ fn quiet_when_output_is_not_a_terminal() {
 }
 
 #[test]
-#[ignore = "issue 5: settle verify is not built yet"]
 fn verify_accepts_a_fresh_output() {
     let r = example_case().run().ok();
     let (code, _, err) = exec_str(r.dir.path(), &["verify", "out"]);
     assert_eq!(code, 0, "settle verify on a fresh output: {err}");
+}
+
+#[test]
+fn verify_catches_a_one_fen_edit() {
+    // M1's payout on 11-04 is 6697.04 (the example README); make it 6697.05.
+    let r = example_case().run().ok();
+    let path = r.dir.path().join("out/settlement-2026-11-04.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(",6697.04,"),
+        "the example's payout is there: {text}"
+    );
+    std::fs::write(&path, text.replace(",6697.04,", ",6697.05,")).unwrap();
+    let (code, _, err) = exec_str(r.dir.path(), &["verify", "out"]);
+    assert_eq!(code, 1, "settle verify must refuse the edit: {err}");
+    assert!(
+        err.contains("settlement-2026-11-04.csv: its SHA-256 differs"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "total payouts: the settlement files give 7252.60 but control.json says 7252.59"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("do not split"),
+        "the row's own arithmetic is checked too: {err}"
+    );
+}
+
+#[test]
+fn verify_without_control_json_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = exec_str(dir.path(), &["verify", "."]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("control.json"), "{err}");
 }
 
 #[test]

@@ -226,6 +226,8 @@ proptest! {
         // every non-blank record is a row.
         let control = control(&serial);
         prop_assert_eq!(&control["balanced"], &serde_json::Value::Bool(true));
+        let problems = settle::verify::verify(&dir.path("serial")).expect("a readable folder");
+        prop_assert!(problems.is_empty(), "settle verify: {:?}", problems);
         let file = &control["inputs"]["transactions"][0];
         let read = file["rows_read"].as_u64().unwrap();
         prop_assert_eq!(read, case.records.len() as u64);

@@ -1,0 +1,207 @@
+//! `settle verify DIR`: re-reads a published folder and checks it against
+//! its own `control.json`: the SHA-256 of every output file, the
+//! arithmetic of every settlement row, and the conservation totals
+//! recomputed from the settlement files.
+//!
+//! It reads only the published folder, never the inputs, so an operator can
+//! check a folder received from elsewhere.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::ingest::csv::{Record, Tokenizer};
+use crate::money::{self, format_fen};
+use crate::output::control::sha256_hex;
+use crate::output::csv::SETTLEMENT_HEADER;
+
+/// Column positions in a settlement file (RULES.md 4).
+const AMOUNT_COLUMNS: [&str; 12] = [
+    "purchases",
+    "refunds",
+    "fees",
+    "adjustments",
+    "carried_in",
+    "proceeds",
+    "deposit_held",
+    "deposit_released",
+    "deposit_forfeited",
+    "deactivation_fee",
+    "payout",
+    "carried_out",
+];
+
+/// Checks `dir`. Returns one sentence per inconsistency; empty means the
+/// folder is consistent. A folder without a readable control.json is an
+/// error.
+pub fn verify(dir: &Path) -> Result<Vec<String>> {
+    let control_path = dir.join("control.json");
+    let control_text = std::fs::read(&control_path)
+        .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", control_path.display())))?;
+    let control: serde_json::Value = serde_json::from_slice(&control_text).map_err(|e| {
+        Error::input(
+            control_path.display().to_string(),
+            format!("is not JSON: {e}"),
+        )
+    })?;
+    let mut problems = Vec::new();
+
+    // Every listed output must be there with its digest, and every
+    // settlement file must be listed.
+    let outputs = control["outputs"].as_object().cloned().unwrap_or_default();
+    if outputs.is_empty() {
+        problems.push("control.json lists no output files".to_string());
+    }
+    for (name, digest) in &outputs {
+        match std::fs::read(dir.join(name)) {
+            Ok(bytes) if Some(sha256_hex(&bytes).as_str()) == digest.as_str() => {}
+            Ok(_) => problems.push(format!(
+                "{name}: its SHA-256 differs from the one control.json lists"
+            )),
+            Err(e) => problems.push(format!(
+                "{name}: listed in control.json but cannot be read ({e})"
+            )),
+        }
+    }
+    let mut settlement_names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::Usage(format!("{}: cannot list: {e}", dir.display())))?
+        .filter_map(|entry| {
+            entry
+                .ok()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+        })
+        .filter(|name| name.starts_with("settlement-") && name.ends_with(".csv"))
+        .collect();
+    settlement_names.sort();
+    for name in &settlement_names {
+        if !outputs.contains_key(name) {
+            problems.push(format!("{name}: present but not listed in control.json"));
+        }
+    }
+
+    // Recompute the totals from the settlement files, in date order.
+    let mut sums = [0i128; 12];
+    let mut first_carried_in: BTreeMap<String, i128> = BTreeMap::new();
+    let mut last_carried_out: BTreeMap<String, i128> = BTreeMap::new();
+    for name in &settlement_names {
+        let bytes =
+            std::fs::read(dir.join(name)).map_err(|e| Error::io(format!("reading {name}"), e))?;
+        if !bytes.starts_with(SETTLEMENT_HEADER.as_bytes()) {
+            problems.push(format!("{name}: the header is not the settlement header"));
+            continue;
+        }
+        let mut tokenizer = Tokenizer::new(&bytes, SETTLEMENT_HEADER.len());
+        let mut record = Record::default();
+        while tokenizer.next_record(&mut record) {
+            let line = record.lines_before + 2;
+            if record.field_count() != 15 {
+                problems.push(format!(
+                    "{name} line {line}: {} fields, not 15",
+                    record.field_count()
+                ));
+                continue;
+            }
+            let merchant = String::from_utf8_lossy(record.field(1)).into_owned();
+            let mut amounts = [0i128; 12];
+            let mut readable = true;
+            for (k, column) in AMOUNT_COLUMNS.iter().enumerate() {
+                match money::parse_amount_fen(record.field(3 + k), true) {
+                    Ok(fen) => amounts[k] = i128::from(fen),
+                    Err(e) => {
+                        problems.push(format!("{name} line {line}: {column} {}", e.describe()));
+                        readable = false;
+                    }
+                }
+            }
+            if !readable {
+                continue;
+            }
+            check_row(name, line, &merchant, &amounts, &mut problems);
+            for (sum, amount) in sums.iter_mut().zip(amounts) {
+                *sum += amount;
+            }
+            first_carried_in
+                .entry(merchant.clone())
+                .or_insert(amounts[4]);
+            last_carried_out.insert(merchant, amounts[11]);
+        }
+    }
+
+    let totals = &control["totals"];
+    let recomputed = [
+        ("purchases", sums[0]),
+        ("refunds", sums[1]),
+        ("fees", sums[2]),
+        ("adjustments", sums[3]),
+        ("carried_in_first", first_carried_in.values().sum::<i128>()),
+        ("payouts", sums[10]),
+        ("deposit_held", sums[6]),
+        ("deposit_released", sums[7]),
+        ("deposit_forfeited", sums[8]),
+        ("deactivation_fees", sums[9]),
+        ("carried_out_last", last_carried_out.values().sum::<i128>()),
+    ];
+    for (key, value) in recomputed {
+        let listed = totals[key].as_str().unwrap_or("(missing)");
+        if listed != format_fen(value) {
+            problems.push(format!(
+                "total {key}: the settlement files give {} but control.json says {listed}",
+                format_fen(value)
+            ));
+        }
+    }
+    let left = sums[0] - sums[1] - sums[2] + sums[3] + first_carried_in.values().sum::<i128>();
+    let right = sums[10] + sums[6] - sums[7] + sums[9] + last_carried_out.values().sum::<i128>();
+    if left != right {
+        problems.push(format!(
+            "conservation does not hold: inputs side {} but outputs side {}",
+            format_fen(left),
+            format_fen(right)
+        ));
+    }
+    if control["balanced"] != serde_json::Value::Bool(true) {
+        problems.push("control.json does not say \"balanced\": true".to_string());
+    }
+    Ok(problems)
+}
+
+/// The arithmetic of one settlement row (RULES.md 3.4).
+fn check_row(name: &str, line: u64, merchant: &str, a: &[i128; 12], problems: &mut Vec<String>) {
+    let [
+        purchases,
+        refunds,
+        fees,
+        adjustments,
+        carried_in,
+        proceeds,
+        held,
+        released,
+        _,
+        fee,
+        payout,
+        carried_out,
+    ] = *a;
+    let expected_proceeds = purchases - refunds - fees + adjustments + carried_in;
+    if proceeds != expected_proceeds {
+        problems.push(format!(
+            "{name} line {line} ({merchant}): proceeds {} should be {}",
+            format_fen(proceeds),
+            format_fen(expected_proceeds)
+        ));
+    }
+    let net = proceeds - held + released - fee;
+    if payout != net.max(0) || carried_out != net.min(0) {
+        problems.push(format!(
+            "{name} line {line} ({merchant}): payout {} and carried_out {} do not split {}",
+            format_fen(payout),
+            format_fen(carried_out),
+            format_fen(net)
+        ));
+    }
+    if carried_in > 0 {
+        problems.push(format!(
+            "{name} line {line} ({merchant}): carried_in {} is positive",
+            format_fen(carried_in)
+        ));
+    }
+}
