@@ -12,7 +12,8 @@
 #[derive(Default, Debug)]
 pub struct Record {
     data: Vec<u8>,
-    ends: Vec<usize>,
+    /// Each field's (start, end) in `data`.
+    bounds: Vec<(usize, usize)>,
     /// Byte offset of the record's first byte in the buffer.
     pub start: usize,
     /// Byte offset just past the record's line end (or the buffer's end).
@@ -21,31 +22,35 @@ pub struct Record {
     pub lines_before: u64,
     /// A quoted field ran to the end of the input.
     pub unterminated: bool,
+    /// Every byte of the record is ASCII (known on the fast path only;
+    /// false means "not known").
+    pub ascii: bool,
 }
 
 impl Record {
     pub fn field_count(&self) -> usize {
-        self.ends.len()
+        self.bounds.len()
     }
 
     /// Field `index`, unquoted and trimmed of spaces and tabs.
     pub fn field(&self, index: usize) -> &[u8] {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        trim(&self.data[start..self.ends[index]])
+        let (start, end) = self.bounds[index];
+        trim(&self.data[start..end])
     }
 
     /// The field at `index` when the record has it, else empty.
     pub fn field_or_empty(&self, index: Option<usize>) -> &[u8] {
         match index {
-            Some(i) if i < self.ends.len() => self.field(i),
+            Some(i) if i < self.bounds.len() => self.field(i),
             _ => &[],
         }
     }
 
     fn clear(&mut self) {
         self.data.clear();
-        self.ends.clear();
+        self.bounds.clear();
         self.unterminated = false;
+        self.ascii = false;
     }
 }
 
@@ -106,12 +111,26 @@ impl<'a> Tokenizer<'a> {
         record.clear();
         record.start = self.pos;
         record.lines_before = self.line_ends;
+        // Fast path: a line without quotes is one record whose fields are
+        // split at its commas: a search for the line end, one for a quote,
+        // one over the commas, and one copy.
+        if let Some(line_len) = self.split_plain_line(record) {
+            record
+                .data
+                .extend_from_slice(&self.buf[self.pos..self.pos + line_len]);
+            self.pos += line_len;
+            self.consume_line_end();
+            record.end = self.pos;
+            return true;
+        }
+        record.clear();
+        let mut field_start = 0;
         loop {
             if self.buf.get(self.pos) == Some(&b'"') {
                 self.pos += 1;
                 if !self.read_quoted(record) {
                     record.unterminated = true;
-                    record.ends.push(record.data.len());
+                    record.bounds.push((field_start, record.data.len()));
                     break;
                 }
             }
@@ -120,7 +139,8 @@ impl<'a> Tokenizer<'a> {
                     record
                         .data
                         .extend_from_slice(&self.buf[self.pos..self.pos + offset]);
-                    record.ends.push(record.data.len());
+                    record.bounds.push((field_start, record.data.len()));
+                    field_start = record.data.len();
                     self.pos += offset;
                     if self.buf[self.pos] == b',' {
                         self.pos += 1;
@@ -131,7 +151,7 @@ impl<'a> Tokenizer<'a> {
                 }
                 None => {
                     record.data.extend_from_slice(&self.buf[self.pos..]);
-                    record.ends.push(record.data.len());
+                    record.bounds.push((field_start, record.data.len()));
                     self.pos = self.buf.len();
                     break;
                 }
@@ -139,6 +159,26 @@ impl<'a> Tokenizer<'a> {
         }
         record.end = self.pos;
         true
+    }
+
+    /// Splits the line at the current position into field bounds when it
+    /// holds no quote, and returns its length without the line end; `None`
+    /// (bounds half-filled) when a quote needs the full tokenizer.
+    fn split_plain_line(&self, record: &mut Record) -> Option<usize> {
+        let rest = &self.buf[self.pos..];
+        let line_len = memchr::memchr2(b'\n', b'\r', rest).unwrap_or(rest.len());
+        let line = &rest[..line_len];
+        if memchr::memchr(b'"', line).is_some() {
+            return None;
+        }
+        let mut field_start = 0;
+        for comma in memchr::memchr_iter(b',', line) {
+            record.bounds.push((field_start, comma));
+            field_start = comma + 1;
+        }
+        record.bounds.push((field_start, line_len));
+        record.ascii = line.is_ascii();
+        Some(line_len)
     }
 
     /// Reads a quoted field's content after its opening quote. Returns false

@@ -265,7 +265,7 @@ pub fn parse_row(
             raw.len()
         ));
     }
-    if std::str::from_utf8(raw).is_err() {
+    if !record.ascii && std::str::from_utf8(raw).is_err() {
         return malformed("the row is not valid UTF-8".into());
     }
     if record.field_count() != columns.field_count {

@@ -68,7 +68,8 @@ pub fn parse_amount_fen(text: &[u8], signed: bool) -> Result<i64, AmountError> {
         Some((b'-' | b'+', _)) => return Err(AmountError::Sign),
         _ => (false, text),
     };
-    let (int_part, frac_part) = match memchr::memchr(b'.', body) {
+    // Amounts are short: a plain scan beats a vectorised search here.
+    let (int_part, frac_part) = match body.iter().position(|&b| b == b'.') {
         Some(dot) => (&body[..dot], Some(&body[dot + 1..])),
         None => (body, None),
     };
