@@ -163,7 +163,7 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     Ok(RunSummary {
         rows_read,
         rows_rejected: settled.rejects.len() as u64,
-        settlement_rows: settled.rows.len(),
+        settlement_rows: settled.rows.iter().map(Vec::len).sum(),
         files_written: files.len(),
         totals: settled.totals,
         stats: run_stats,

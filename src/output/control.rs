@@ -74,14 +74,12 @@ pub fn render(
     };
     // A merchant's last row of the run decides what it still owes.
     let mut receivables = Vec::new();
-    for pair in settled
+    for row in settled
         .rows
         .iter()
-        .zip(settled.rows.iter().skip(1).map(Some).chain([None]))
+        .filter_map(|merchant_rows| merchant_rows.last())
     {
-        let (row, next) = pair;
-        let is_last = next.is_none_or(|n| n.merchant != row.merchant);
-        if is_last && row.carried_out_fen < 0 {
+        if row.carried_out_fen < 0 {
             receivables.push(json!({"merchant_id": merchants.get(row.merchant).id, "amount": format_fen(-row.carried_out_fen)}));
         }
     }

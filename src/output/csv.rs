@@ -34,9 +34,9 @@ pub fn push_field(out: &mut String, text: &str) {
 /// The settlement files' contents by settlement date, rendered in
 /// parallel. Rows come in merchant-index order, which is merchant_id byte
 /// order, and keep it within each file.
-pub fn settlement_files(rows: &[Row], merchants: &Merchants) -> BTreeMap<Day, String> {
+pub fn settlement_files(rows: &[Vec<Row>], merchants: &Merchants) -> BTreeMap<Day, String> {
     let mut by_day: BTreeMap<Day, Vec<&Row>> = BTreeMap::new();
-    for row in rows {
+    for row in rows.iter().flatten() {
         by_day.entry(row.settlement_day).or_default().push(row);
     }
     let by_day: Vec<(Day, Vec<&Row>)> = by_day.into_iter().collect();

@@ -63,7 +63,7 @@ pub struct Settled {
     pub parsed: Parsed,
     pub linked: Linked,
     /// Settlement rows by merchant index, then settlement date.
-    pub rows: Vec<Row>,
+    pub rows: Vec<Vec<Row>>,
     /// Rejected transaction rows in file order, then adjustment rows.
     pub rejects: Vec<Reject>,
     pub span: Option<Span>,
@@ -151,20 +151,13 @@ pub fn run(plan: &Plan) -> Result<Settled> {
         .collect();
 
     let mut totals = input_totals(&parsed, &linked, &adjustments);
-    let mut rows = Vec::with_capacity(
-        settled
-            .iter()
-            .map(|(merchant_rows, _)| merchant_rows.len())
-            .sum(),
-    );
-    let mut closing = Vec::with_capacity(settled.len());
-    for (merchant_rows, state) in settled {
+    // Rows stay grouped by merchant: no copy of the whole run's rows.
+    let (rows, closing): (Vec<Vec<Row>>, Vec<MerchantState>) = settled.into_iter().unzip();
+    for merchant_rows in &rows {
         if let (Some(first), Some(last)) = (merchant_rows.first(), merchant_rows.last()) {
             totals.carried_in_first_fen += first.carried_in_fen;
             totals.carried_out_last_fen += last.carried_out_fen;
         }
-        rows.extend(merchant_rows);
-        closing.push(state);
     }
     check_conservation(&rows, &mut totals)?;
     times.record("ledger", settle_started.elapsed());
@@ -408,10 +401,11 @@ fn input_totals(parsed: &Parsed, linked: &Linked, adjustments: &[Adjustment]) ->
 }
 
 /// Checks RULES.md 3.7 and that the rows carry exactly the accepted inputs.
-fn check_conservation(rows: &[Row], totals: &mut Totals) -> Result<()> {
+fn check_conservation(rows: &[Vec<Row>], totals: &mut Totals) -> Result<()> {
     // One pass over the rows, in parallel, summing every column at once.
     let sums = rows
         .par_iter()
+        .flatten()
         .fold(
             || [0i128; 9],
             |mut acc, r| {
