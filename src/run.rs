@@ -116,6 +116,9 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         },
     };
     let mut settled = pool.install(|| pipeline::run(&plan))?;
+    if !options.detail {
+        settled.drop_transactions();
+    }
     times.stages.append(&mut settled.times.stages);
 
     let input = |name: String, bytes: &[u8]| InputFile {

@@ -41,6 +41,19 @@ pub struct Linked {
 }
 
 impl Linked {
+    /// Decisions about no rows at all.
+    pub fn empty() -> Linked {
+        Linked {
+            rejected: Vec::new(),
+            details: Vec::new(),
+            fee_fen: Vec::new(),
+            category: Vec::new(),
+            purchase_of: Vec::new(),
+            voided: Vec::new(),
+            capped: Vec::new(),
+        }
+    }
+
     pub fn accepted(&self, index: usize) -> bool {
         self.rejected[index].is_none()
     }

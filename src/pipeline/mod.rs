@@ -79,6 +79,17 @@ pub struct Settled {
     pub latencies: stats::ChunkLatencies,
 }
 
+impl Settled {
+    /// Frees the per-transaction data once nothing needs it (the detail
+    /// files are the only output that reads it), so that rendering does not
+    /// hold the whole parsed input.
+    pub fn drop_transactions(&mut self) {
+        self.parsed.txns = Vec::new();
+        self.parsed.arenas = Vec::new();
+        self.linked = Linked::empty();
+    }
+}
+
 /// Runs every stage and checks conservation. Nothing is written here.
 pub fn run(plan: &Plan) -> Result<Settled> {
     let settings = plan.settings;

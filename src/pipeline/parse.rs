@@ -132,6 +132,7 @@ fn parse_chunk(
             }),
         }
     }
+    out.arena.shrink_to_fit();
     out.stop = tokenizer.position();
     job.file.source.release(from..out.stop);
     out.line_ends_to_stop = tokenizer.line_ends();
