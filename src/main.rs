@@ -136,6 +136,23 @@ struct RunArgs {
     chunk_bytes: usize,
 }
 
+/// A spinner on stderr while a run works, only when stderr is a terminal:
+/// pipelines and CI logs stay quiet.
+fn progress(options: &settle::RunOptions) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!(
+        "settling {} file(s) into {}",
+        options.transactions.len(),
+        options.out.display()
+    ));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(spinner)
+}
+
 fn parse_day(text: &str) -> Result<i32, String> {
     settle::calendar::parse_date(text.as_bytes())
         .ok_or_else(|| format!("{text:?} is not a date YYYY-MM-DD"))
@@ -233,7 +250,12 @@ fn main() -> ExitCode {
                 stats: args.stats,
                 out: args.out,
             };
-            match settle::run(&options) {
+            let spinner = progress(&options);
+            let outcome = settle::run(&options);
+            if let Some(spinner) = spinner {
+                spinner.finish_and_clear();
+            }
+            match outcome {
                 Ok(summary) => {
                     eprintln!(
                         "settle: published {} ({} rows read, {} rejected, {} settlement rows in {} files)",
