@@ -162,7 +162,8 @@ fn ledger_bench(c: &mut Criterion) {
                 adjustments: &[],
                 purchased_in_run: true,
             };
-            let (rows, _) = ledger::settle_merchant(&input, &data.settings, Some(span));
+            let (rows, _) =
+                ledger::settle_merchant(&input, &data.settings, Some(span)).expect("amounts fit");
             assert!(rows.len() >= 30);
             black_box(rows.len())
         })

@@ -84,22 +84,55 @@ pub struct Span {
 
 /// One line of a settlement file (RULES.md 3.4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Row {
+pub struct Row<A = i64> {
     pub settlement_day: Day,
     pub merchant: u32,
     pub txn_count: u64,
-    pub purchases_fen: i128,
-    pub refunds_fen: i128,
-    pub fees_fen: i128,
-    pub adjustments_fen: i128,
-    pub carried_in_fen: i128,
-    pub proceeds_fen: i128,
-    pub deposit_held_fen: i128,
-    pub deposit_released_fen: i128,
-    pub deposit_forfeited_fen: i128,
-    pub deactivation_fee_fen: i128,
-    pub payout_fen: i128,
-    pub carried_out_fen: i128,
+    pub purchases_fen: A,
+    pub refunds_fen: A,
+    pub fees_fen: A,
+    pub adjustments_fen: A,
+    pub carried_in_fen: A,
+    pub proceeds_fen: A,
+    pub deposit_held_fen: A,
+    pub deposit_released_fen: A,
+    pub deposit_forfeited_fen: A,
+    pub deactivation_fee_fen: A,
+    pub payout_fen: A,
+    pub carried_out_fen: A,
+}
+
+impl Row<i128> {
+    /// The row in `i64` fen, as stored and written; `None` when an amount
+    /// does not fit (over 92 trillion CNY in one row).
+    fn narrow(&self) -> Option<Row> {
+        let fit = |amount: i128| i64::try_from(amount).ok();
+        Some(Row {
+            settlement_day: self.settlement_day,
+            merchant: self.merchant,
+            txn_count: self.txn_count,
+            purchases_fen: fit(self.purchases_fen)?,
+            refunds_fen: fit(self.refunds_fen)?,
+            fees_fen: fit(self.fees_fen)?,
+            adjustments_fen: fit(self.adjustments_fen)?,
+            carried_in_fen: fit(self.carried_in_fen)?,
+            proceeds_fen: fit(self.proceeds_fen)?,
+            deposit_held_fen: fit(self.deposit_held_fen)?,
+            deposit_released_fen: fit(self.deposit_released_fen)?,
+            deposit_forfeited_fen: fit(self.deposit_forfeited_fen)?,
+            deactivation_fee_fen: fit(self.deactivation_fee_fen)?,
+            payout_fen: fit(self.payout_fen)?,
+            carried_out_fen: fit(self.carried_out_fen)?,
+        })
+    }
+}
+
+/// A settlement row whose amounts do not fit `i64` fen: the run stops
+/// rather than write a wrong figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overflow {
+    pub merchant: u32,
+    pub settlement_day: Day,
 }
 
 /// Everything one merchant's settlement needs.
@@ -186,11 +219,11 @@ pub fn settle_merchant(
     input: &MerchantInput,
     settings: &Settings,
     span: Option<Span>,
-) -> (Vec<Row>, MerchantState) {
+) -> Result<(Vec<Row>, MerchantState), Overflow> {
     let mut state = input.opening;
     state.ever_purchased |= input.purchased_in_run;
     let Some(span) = span else {
-        return (Vec::new(), state);
+        return Ok((Vec::new(), state));
     };
     let merchant = input.merchant;
     let lag = settings.settlement_lag_days;
@@ -221,7 +254,7 @@ pub fn settle_merchant(
     let mut rows = Vec::with_capacity(settlement_days.len());
     let (mut day_cursor, mut adjustment_cursor) = (0, 0);
     for settlement_day in settlement_days {
-        let mut row = Row {
+        let mut row: Row<i128> = Row {
             settlement_day,
             merchant: input.index,
             ..Row::default()
@@ -291,7 +324,10 @@ pub fn settle_merchant(
         row.payout_fen = net.max(0);
         row.carried_out_fen = net.min(0);
         state.carried_fen = row.carried_out_fen;
-        rows.push(row);
+        rows.push(row.narrow().ok_or(Overflow {
+            merchant: input.index,
+            settlement_day,
+        })?);
     }
     assert_eq!(
         day_cursor,
@@ -312,5 +348,5 @@ pub fn settle_merchant(
         .filter(|(day, _)| window.contains(day))
         .map(|(_, totals)| totals.purchases_fen - totals.refunds_fen)
         .sum::<i128>();
-    (rows, state)
+    Ok((rows, state))
 }

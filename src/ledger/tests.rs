@@ -68,7 +68,9 @@ fn settle(
         start: day(span.0),
         horizon: day(span.1),
     };
-    settle_merchant(&input, &settings(), Some(span)).0
+    settle_merchant(&input, &settings(), Some(span))
+        .expect("amounts fit")
+        .0
 }
 
 #[test]
@@ -82,8 +84,8 @@ fn deposit_is_collected_across_settlements() {
         purchases("2026-11-03", 10_000),
     ];
     let rows = settle(&m, &days, &[], ("2026-11-01", "2026-11-03"));
-    let held: Vec<i128> = rows.iter().map(|r| r.deposit_held_fen).collect();
-    let paid: Vec<i128> = rows.iter().map(|r| r.payout_fen).collect();
+    let held: Vec<i64> = rows.iter().map(|r| r.deposit_held_fen).collect();
+    let paid: Vec<i64> = rows.iter().map(|r| r.payout_fen).collect();
     assert_eq!(held, [10_000, 15_000, 4_900]);
     assert_eq!(paid, [0, 0, 5_100]);
 }
@@ -240,7 +242,7 @@ fn zero_deposit_and_zero_target_release_on_the_first_window_date() {
         start: day("2026-11-01"),
         horizon: day("2026-11-09"),
     };
-    let (rows, state) = settle_merchant(&input, &settings, Some(span));
+    let (rows, state) = settle_merchant(&input, &settings, Some(span)).expect("amounts fit");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].settlement_day, day("2026-11-04"));
     assert_eq!(state.deposit_status, DepositStatus::Released);
@@ -267,7 +269,7 @@ fn a_release_for_volume_comes_before_the_release_at_final_settlement() {
         start: day("2026-11-01"),
         horizon: day("2026-11-02"),
     });
-    let (rows, _) = settle_merchant(&input, &settings(), span);
+    let (rows, _) = settle_merchant(&input, &settings(), span).expect("amounts fit");
     assert_eq!(
         (rows[1].deposit_released_fen, rows[1].deactivation_fee_fen),
         (10_000, 19_900)
@@ -275,7 +277,7 @@ fn a_release_for_volume_comes_before_the_release_at_final_settlement() {
     // 100.00 held + 1000.00 proceeds − 199.00 fee = 901.00 paid.
     assert_eq!(rows[1].payout_fen, 90_100);
     input.days = &days[..1];
-    let (rows, state) = settle_merchant(&input, &settings(), span);
+    let (rows, state) = settle_merchant(&input, &settings(), span).expect("amounts fit");
     assert_eq!(rows[1].deposit_released_fen, 10_000);
     assert_eq!(state.deposit_status, DepositStatus::Released);
 }
@@ -298,5 +300,33 @@ fn a_merchant_deactivated_before_the_start_has_no_deposit_events() {
     assert_eq!(
         (rows.len(), rows[0].deposit_held_fen, rows[0].payout_fen),
         (1, 0, 10_000)
+    );
+}
+
+#[test]
+fn a_row_that_does_not_fit_64_bit_fen_stops_the_run() {
+    // Adjustments are summed in i128; a settlement row of more than
+    // i64::MAX fen cannot be written exactly, so the ledger refuses it.
+    let m = merchant("2026-11-01", 0, None);
+    let huge = [(day("2026-11-02"), i128::from(i64::MAX) + 1)];
+    let input = MerchantInput {
+        index: 7,
+        merchant: &m,
+        opening: MerchantState::new(),
+        days: &[],
+        adjustments: &huge,
+        purchased_in_run: false,
+    };
+    let span = Span {
+        start: day("2026-11-01"),
+        horizon: day("2026-11-01"),
+    };
+    let result = settle_merchant(&input, &settings(), Some(span));
+    assert_eq!(
+        result.err(),
+        Some(Overflow {
+            merchant: 7,
+            settlement_day: day("2026-11-02")
+        })
     );
 }

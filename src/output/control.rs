@@ -80,7 +80,7 @@ pub fn render(
         .filter_map(|merchant_rows| merchant_rows.last())
     {
         if row.carried_out_fen < 0 {
-            receivables.push(json!({"merchant_id": merchants.get(row.merchant).id, "amount": format_fen(-row.carried_out_fen)}));
+            receivables.push(json!({"merchant_id": merchants.get(row.merchant).id, "amount": format_fen(-i128::from(row.carried_out_fen))}));
         }
     }
     let digests: Vec<(String, Value)> = files

@@ -68,7 +68,7 @@ pub fn settlement_files(rows: &[Vec<Row>], merchants: &Merchants) -> BTreeMap<Da
                     row.carried_out_fen,
                 ] {
                     out.push(',');
-                    push_fen(&mut out, amount);
+                    push_fen(&mut out, amount.into());
                 }
                 out.push('\n');
             }

@@ -159,15 +159,22 @@ pub fn run(plan: &Plan) -> Result<Settled> {
             };
             ledger::settle_merchant(&input, settings, span)
         })
-        .collect();
+        .collect::<std::result::Result<_, ledger::Overflow>>()
+        .map_err(|overflow| {
+            Error::Conservation(format!(
+                "merchant {}: an amount of the settlement of {} does not fit 64-bit fen",
+                plan.merchants.get(overflow.merchant).id,
+                crate::calendar::format_date(overflow.settlement_day)
+            ))
+        })?;
 
     let mut totals = input_totals(&parsed, &linked, &adjustments);
     // Rows stay grouped by merchant: no copy of the whole run's rows.
     let (rows, closing): (Vec<Vec<Row>>, Vec<MerchantState>) = settled.into_iter().unzip();
     for merchant_rows in &rows {
         if let (Some(first), Some(last)) = (merchant_rows.first(), merchant_rows.last()) {
-            totals.carried_in_first_fen += first.carried_in_fen;
-            totals.carried_out_last_fen += last.carried_out_fen;
+            totals.carried_in_first_fen += i128::from(first.carried_in_fen);
+            totals.carried_out_last_fen += i128::from(last.carried_out_fen);
         }
     }
     check_conservation(&rows, &mut totals)?;
@@ -421,15 +428,15 @@ fn check_conservation(rows: &[Vec<Row>], totals: &mut Totals) -> Result<()> {
             || [0i128; 9],
             |mut acc, r| {
                 let columns = [
-                    r.purchases_fen,
-                    r.refunds_fen,
-                    r.fees_fen,
-                    r.adjustments_fen,
-                    r.payout_fen,
-                    r.deposit_held_fen,
-                    r.deposit_released_fen,
-                    r.deposit_forfeited_fen,
-                    r.deactivation_fee_fen,
+                    i128::from(r.purchases_fen),
+                    i128::from(r.refunds_fen),
+                    i128::from(r.fees_fen),
+                    i128::from(r.adjustments_fen),
+                    i128::from(r.payout_fen),
+                    i128::from(r.deposit_held_fen),
+                    i128::from(r.deposit_released_fen),
+                    i128::from(r.deposit_forfeited_fen),
+                    i128::from(r.deactivation_fee_fen),
                 ];
                 for (sum, value) in acc.iter_mut().zip(columns) {
                     *sum += value;
