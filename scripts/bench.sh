@@ -6,14 +6,16 @@
 #   scripts/bench.sh [SIZES...]        default: 1000000 10000000 30000000
 #   scripts/bench.sh 1000000           a quick run
 #
-# Environment: BENCH_THREADS (default "1 2"), BENCH_MERCHANTS (100000),
-# BENCH_DAYS (30), BENCH_SEED (1), BENCH_KEEP=1 keeps every run's output
-# folder under bench-data/runs/.
+# Environment: BENCH_THREADS (default "1 2"), BENCH_REPEAT (1: runs of each
+# measured command; the median by wall time is reported, e.g. 3 on a noisy
+# machine), BENCH_MERCHANTS (100000), BENCH_DAYS (30), BENCH_SEED (1),
+# BENCH_KEEP=1 keeps every run's output folder under bench-data/runs/.
 #
 # Everything it writes lies under bench-data/ (git-ignored): the generated
 # data (gen-N/, made once per size), a venv with duckdb and polars
 # (venv/, installed by this script when missing), the runs' outputs and logs
-# (runs/), and the report, bench-data/results-YYYY-MM-DD.md.
+# (runs/), and the report, bench-data/results-YYYY-MM-DD.md (-HHMMSS added
+# when that exists).
 #
 # Each measured command is its own process under /usr/bin/time -f '%e %M'
 # (wall seconds, peak RSS in KiB); the transactions file is read once first
@@ -41,6 +43,8 @@ read -r -a THREADS <<<"${BENCH_THREADS:-1 2}"
 MERCHANTS=${BENCH_MERCHANTS:-100000}
 DAYS=${BENCH_DAYS:-30}
 SEED=${BENCH_SEED:-1}
+REPEAT=${BENCH_REPEAT:-1}
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_REPEAT must be a positive integer" >&2; exit 2; }
 
 for n in "${SIZES[@]}"; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench: size '$n' is not a positive integer" >&2; exit 2; }
@@ -76,6 +80,7 @@ print(json.dumps(v) if isinstance(v, (list, dict)) else v)' "$1" "$2"
 
 STAMP=$(date +%Y-%m-%d)
 REPORT=$DATA/results-$STAMP.md
+[ ! -e "$REPORT" ] || REPORT=$DATA/results-$STAMP-$(date +%H%M%S).md
 TSV=$RUNS/measurements.tsv
 CHECKS=$RUNS/checks.md
 STATS=$RUNS/settle-stats.md
@@ -92,23 +97,32 @@ loud() {
     printf -- '- **FAILED**: %s\n' "$*" >>"$CHECKS"
 }
 
-# measure SIZE TOOL THREADS BYTES LOGFILE CMD...: runs CMD under /usr/bin/time,
-# stdout and stderr into LOGFILE, and appends a line to the TSV.
+# measure SIZE TOOL THREADS BYTES LOGFILE CLEAN CMD...: runs CMD $REPEAT times
+# under /usr/bin/time (CLEAN, unless "-", is removed before each run: settle's
+# --out), stdout and stderr into LOGFILE (the last run's), and appends the
+# median run (by wall time; its peak RSS) and every run's wall to the TSV.
 measure() {
-    local size=$1 tool=$2 threads=$3 bytes=$4 logf=$5
-    shift 5
-    local tf=$RUNS/time.txt
+    local size=$1 tool=$2 threads=$3 bytes=$4 logf=$5 clean=$6
+    shift 6
+    local tf=$RUNS/time.txt runs=() r wall rss
     printf -- '- `%s`\n' "$*" >>"$COMMANDS"
     echo "   $tool, $threads thread(s): $*" >&2
-    if ! "$TIME" -f '%e %M' -o "$tf" "$@" >"$logf" 2>&1; then
-        echo "bench: '$*' failed; its output:" >&2
-        tail -n 30 "$logf" >&2
-        exit 1
-    fi
-    local wall rss
-    read -r wall rss < <(tail -n 1 "$tf")
-    echo "   -> ${wall} s, peak RSS $((rss / 1024)) MiB" >&2
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$tool" "$threads" "$wall" "$rss" "$bytes" >>"$TSV"
+    for ((r = 1; r <= REPEAT; r++)); do
+        [ "$clean" = - ] || rm -rf "$clean"
+        if ! "$TIME" -f '%e %M' -o "$tf" "$@" >"$logf" 2>&1; then
+            echo "bench: '$*' failed; its output:" >&2
+            tail -n 30 "$logf" >&2
+            exit 1
+        fi
+        read -r wall rss < <(tail -n 1 "$tf")
+        echo "   -> ${wall} s, peak RSS $((rss / 1024)) MiB" >&2
+        runs+=("$wall $rss")
+    done
+    read -r wall rss < <(printf '%s\n' "${runs[@]}" | sort -n -k1,1 | sed -n "$(((REPEAT + 1) / 2))p")
+    local walls
+    walls=$(printf '%s\n' "${runs[@]}" | cut -d' ' -f1 | paste -sd, -)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$tool" "$threads" "$wall" "$rss" "$bytes" \
+        "$walls" >>"$TSV"
 }
 
 for N in "${SIZES[@]}"; do
@@ -129,13 +143,13 @@ for N in "${SIZES[@]}"; do
     BYTES=$(stat -c %s "$TXN")
     log "$N rows: $TXN, $BYTES bytes; warming the page cache"
     cat "$TXN" "$MER" >/dev/null
-    printf '\n**%s rows** (`%s`, %s bytes)\n\n' "$N" "$TXN" "$BYTES" >>"$COMMANDS"
+    printf '\n**%s rows** (`%s`, %s bytes; load average before: %s)\n\n' "$N" "$TXN" "$BYTES" \
+        "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$COMMANDS"
 
     # --- 4. settle run ---------------------------------------------------------
     for T in "${THREADS[@]}"; do
         OUT=$RUNS/settle-$N-t$T
-        rm -rf "$OUT"
-        measure "$N" settle "$T" "$BYTES" "$RUNS/settle-$N-t$T.log" \
+        measure "$N" settle "$T" "$BYTES" "$RUNS/settle-$N-t$T.log" "$OUT" \
             "$SETTLE" run --config "$CFG" --merchants "$MER" --transactions "$TXN" \
             --threads "$T" --stats --out "$OUT"
         printf '\n`settle run`, %s rows, %s thread(s) (`--stats`):\n\n```\n%s\n```\n' \
@@ -148,7 +162,7 @@ for N in "${SIZES[@]}"; do
     for tool in duckdb polars; do
         for T in "${THREADS[@]}"; do
             LOGF=$RUNS/$tool-$N-t$T.log
-            measure "$N" "$tool" "$T" "$BYTES" "$LOGF" \
+            measure "$N" "$tool" "$T" "$BYTES" "$LOGF" - \
                 "$PY" "$COMPARE" "$tool" --rates "$RATES" --merchants "$MER" \
                 --transactions "$TXN" --threads "$T" --out "$RUNS/$tool-$N-t$T.csv"
             TOTAL[$tool-$T]="$(jget "$LOGF" fee_total) $(jget "$LOGF" purchases) $(jget "$LOGF" groups)"
@@ -170,8 +184,7 @@ for N in "${SIZES[@]}"; do
 
     TD=${THREADS[-1]}
     DETAIL=$RUNS/settle-$N-detail
-    rm -rf "$DETAIL"
-    measure "$N" "settle --detail" "$TD" "$BYTES" "$RUNS/settle-$N-detail.log" \
+    measure "$N" "settle --detail" "$TD" "$BYTES" "$RUNS/settle-$N-detail.log" "$DETAIL" \
         "$SETTLE" run --config "$CFG" --merchants "$MER" --transactions "$TXN" \
         --threads "$TD" --detail --stats --out "$DETAIL"
     "$PY" "$COMPARE" settle-total --detail "$DETAIL" >"$RUNS/settle-total-$N.log"
@@ -211,7 +224,7 @@ done
     echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(free -g | awk '/^Mem:/ {print $2}') GiB memory, $(uname -sr)"
     echo "- settle $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)'), $(rustc --version 2>/dev/null || echo 'rustc ?'); $("$PY" -c 'import duckdb, polars, sys; print(f"duckdb {duckdb.__version__}, polars {polars.__version__}, python {sys.version.split()[0]}")')"
     echo "- data: \`settle gen --merchants $MERCHANTS --rows N --days $DAYS --seed $SEED\` (about 0.1 % bad rows); MB/s is transactions.csv bytes / wall; warm page cache"
-    echo "- wall and peak RSS from \`/usr/bin/time -f '%e %M'\`, one process per run, Python start-up and imports included for DuckDB and Polars"
+    echo "- wall and peak RSS from \`/usr/bin/time -f '%e %M'\`, one process per run, Python start-up and imports included for DuckDB and Polars; the median of $REPEAT run(s) (BENCH_REPEAT); commands run from the repository root"
     echo "- vs DuckDB = DuckDB's wall / the tool's wall, at the same thread count (above 1 is faster than DuckDB)"
     echo "- DuckDB and Polars run only the bare aggregation (purchase rows with a valid amount, joined to the merchant's MCC and the flat rate table, fee rounded half up and capped, summed per merchant and day, the result written as CSV); settle runs its whole pipeline (validation of every row, duplicates, refund/void linking, deposits, deactivation, carry, conservation check, control.json with input digests, atomic publish); \`settle --detail\` also writes every accepted row to fees-*.csv"
     echo

@@ -135,7 +135,8 @@ def cmd_duckdb(args):
         f"""
         CREATE TEMP VIEW txn AS
         SELECT * FROM read_csv({files}, header = true, delim = ',', quote = '"',
-                               escape = '"', all_varchar = true, ignore_errors = true)
+                               escape = '"', all_varchar = true, ignore_errors = true,
+                               union_by_name = true)
         """
     )
     con.execute(
@@ -284,17 +285,19 @@ def cmd_polars(args):
     # All columns as text, by the header's names, plus one more: a row with
     # more fields than the header fills it, and is dropped (settle's
     # malformed_row; DuckDB's ignore_errors does the same).
-    with open(args.transactions[0], encoding="utf-8", newline="") as f:
-        header = f.readline().rstrip("\r\n").split(",")
-    schema = {name: pl.String for name in header}
-    schema["__extra__"] = pl.String
-    txn = pl.scan_csv(
-        args.transactions,
-        has_header=False,
-        skip_rows=1,
-        schema=schema,
-        missing_columns="insert",
-    ).filter(pl.col("__extra__").is_null())
+    def scan(path):
+        with open(path, encoding="utf-8", newline="") as f:
+            header = f.readline().rstrip("\r\n").split(",")
+        schema = {name: pl.String for name in header}
+        schema["__extra__"] = pl.String
+        return pl.scan_csv(
+            path, has_header=False, skip_rows=1, schema=schema, missing_columns="insert",
+            encoding="utf8-lossy",
+        ).filter(pl.col("__extra__").is_null())
+
+    txn = pl.concat([scan(p) for p in args.transactions], how="diagonal")
+    if "mcc" not in txn.collect_schema():
+        txn = txn.with_columns(mcc=pl.lit(None, pl.String))
     merchant = pl.scan_csv(args.merchants, infer_schema=False).select(
         "merchant_id", pl.col("mcc").alias("merchant_mcc")
     )
@@ -397,29 +400,40 @@ def cmd_settle_total(args):
 
 
 def cmd_table(args):
-    """TSV columns: size, tool, threads, wall_s, rss_kb, bytes."""
+    """TSV columns: size, tool, threads, wall_s (median), rss_kb, bytes, all walls."""
     rows = []
     with open(args.tsv, encoding="utf-8") as f:
         for line in f:
             if line.strip():
-                size, tool, threads, wall, rss, nbytes = line.rstrip("\n").split("\t")
-                rows.append((int(size), tool, int(threads), float(wall), int(rss), int(nbytes)))
-    duck = {(s, t): w for s, tool, t, w, _, _ in rows if tool == "duckdb"}
+                size, tool, threads, wall, rss, nbytes, *walls = line.rstrip("\n").split("\t")
+                walls = walls[0] if walls else wall
+                rows.append(
+                    (int(size), tool, int(threads), float(wall), int(rss), int(nbytes), walls)
+                )
+    duck = {(r[0], r[2]): r[3] for r in rows if r[1] == "duckdb"}
+    repeated = any("," in r[6] for r in rows)
     lines = []
     for size in sorted({r[0] for r in rows}):
         lines.append(f"### {size:,} rows\n")
-        lines.append("| tool | threads | wall s | rows/s | MB/s | peak RSS MB | vs DuckDB |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|")
-        for s, tool, threads, wall, rss, nbytes in rows:
+        head = "| tool | threads | wall s | rows/s | MB/s | peak RSS MB | vs DuckDB |"
+        rule = "|---|---:|---:|---:|---:|---:|---:|"
+        if repeated:
+            head += " runs, wall s |"
+            rule += "---|"
+        lines += [head, rule]
+        for s, tool, threads, wall, rss, nbytes, walls in rows:
             if s != size:
                 continue
             w = max(wall, 0.01)
             d = duck.get((s, threads))
             ratio = f"{d / w:.2f}×" if d else "–"
-            lines.append(
+            line = (
                 f"| {tool} | {threads} | {wall:.2f} | {s / w:,.0f} | {nbytes / 1e6 / w:,.1f} "
                 f"| {rss / 1024:,.0f} | {ratio} |"
             )
+            if repeated:
+                line += f" {walls.replace(',', ', ')} |"
+            lines.append(line)
         lines.append("")
     print("\n".join(lines))
 
