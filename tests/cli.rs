@@ -1325,7 +1325,17 @@ fn help_mentions_every_run_flag() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = exec_str(dir.path(), &["--help"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("  run "), "settle --help lists run: {out}");
+    for command in ["run", "verify", "gen", "bench"] {
+        assert!(
+            out.contains(&format!("  {command} ")),
+            "settle --help lists {command}: {out}"
+        );
+    }
+    let (code, gen_help, err) = exec_str(dir.path(), &["gen", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    for flag in ["--merchants", "--rows", "--days", "--seed", "--out"] {
+        assert!(gen_help.contains(flag), "settle gen --help mentions {flag}");
+    }
     let (code, out, err) = exec_str(dir.path(), &["run", "--help"]);
     assert_eq!(code, 0, "{err}");
     let missing: Vec<&str> = [
@@ -1348,7 +1358,7 @@ fn help_mentions_every_run_flag() {
 }
 
 #[test]
-#[ignore = "issue 4 (gen) and issue 5 (verify, --state-in) are not built yet"]
+#[ignore = "issue 5: --state-in is not built yet"]
 fn help_mentions_every_subcommand_and_flag() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = exec_str(dir.path(), &["--help"]);
@@ -1456,4 +1466,54 @@ fn adjustment_reason_is_carried_to_the_output() {
             r.files.keys().collect::<Vec<_>>()
         );
     }
+}
+
+#[test]
+fn gen_is_deterministic_and_its_data_settles_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--merchants",
+        "50",
+        "--rows",
+        "5000",
+        "--days",
+        "5",
+        "--seed",
+        "9",
+    ];
+    for out in ["a", "b"] {
+        let mut full = vec!["gen"];
+        full.extend(args);
+        full.extend(["--out", out]);
+        let (code, _, err) = exec_str(dir.path(), &full);
+        assert_eq!(code, 0, "{err}");
+    }
+    for name in ["settle.toml", "merchants.csv", "transactions.csv"] {
+        let a = std::fs::read(dir.path().join("a").join(name)).unwrap();
+        let b = std::fs::read(dir.path().join("b").join(name)).unwrap();
+        assert_eq!(a, b, "{name} differs between two runs with the same seed");
+    }
+    let transactions = std::fs::read_to_string(dir.path().join("a/transactions.csv")).unwrap();
+    assert_eq!(transactions.lines().count(), 5001, "a header and 5000 rows");
+    assert!(
+        transactions.contains(",refund,") && transactions.contains(",void,"),
+        "refunds and voids are generated"
+    );
+    let (code, _, err) = exec_str(
+        dir.path(),
+        &[
+            "run",
+            "--config",
+            "a/settle.toml",
+            "--merchants",
+            "a/merchants.csv",
+            "--transactions",
+            "a/transactions.csv",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = exec_str(dir.path(), &["verify", "out"]);
+    assert_eq!(code, 0, "{err}");
 }
