@@ -1517,3 +1517,39 @@ fn gen_is_deterministic_and_its_data_settles_and_verifies() {
     let (code, _, err) = exec_str(dir.path(), &["verify", "out"]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn missing_parent_folders_of_out_are_created() {
+    // The README's first command writes to out/fixtures on a fresh clone.
+    let r = example_case().run().ok();
+    let (code, _, err) = exec_str(
+        r.dir.path(),
+        &[
+            "run",
+            "--config",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/spec/example/settle.toml"
+            ),
+            "--merchants",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/spec/example/merchants.csv"
+            ),
+            "--transactions",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/spec/example/transactions.csv"
+            ),
+            "--out",
+            "new/nested/out",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        r.dir
+            .path()
+            .join("new/nested/out/settlement-2026-11-02.csv")
+            .is_file()
+    );
+}

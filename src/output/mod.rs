@@ -105,6 +105,10 @@ pub fn publish(out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
 
 fn write_and_rename(staging: &Path, out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
     let context = |what: &str, path: &Path| format!("{what} {}", path.display());
+    // Like `mkdir -p`: `--out reports/2026-11-05` works on a fresh machine.
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| Error::io(context("creating", parent), e))?;
+    }
     if staging.exists() {
         fs::remove_dir_all(staging)
             .map_err(|e| Error::io(context("removing stale", staging), e))?;
