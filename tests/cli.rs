@@ -1553,3 +1553,30 @@ fn missing_parent_folders_of_out_are_created() {
             .is_file()
     );
 }
+
+#[test]
+fn stats_go_to_stderr_and_control_json_only_when_asked() {
+    let plain = example_case().run().ok();
+    let control: serde_json::Value = serde_json::from_slice(&plain.files["control.json"]).unwrap();
+    assert!(
+        control.get("timings").is_none(),
+        "no timings without --stats: the output stays deterministic"
+    );
+
+    let with_stats = example_case().arg("--stats").run().ok();
+    let control: serde_json::Value =
+        serde_json::from_slice(&with_stats.files["control.json"]).unwrap();
+    let timings = &control["timings"];
+    assert_eq!(timings["rows_read"], 11, "{timings}");
+    for stage in ["parse", "link", "aggregate", "ledger"] {
+        assert!(
+            timings["stages_us"][stage].is_u64(),
+            "stage {stage} is timed: {timings}"
+        );
+    }
+    assert!(
+        with_stats.stderr.contains("rows/s") && with_stats.stderr.contains("p99"),
+        "{}",
+        with_stats.stderr
+    );
+}
