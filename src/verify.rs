@@ -15,21 +15,11 @@ use crate::money::{self, format_fen};
 use crate::output::control::sha256_hex;
 use crate::output::csv::SETTLEMENT_HEADER;
 
-/// Column positions in a settlement file (RULES.md 4).
-const AMOUNT_COLUMNS: [&str; 12] = [
-    "purchases",
-    "refunds",
-    "fees",
-    "adjustments",
-    "carried_in",
-    "proceeds",
-    "deposit_held",
-    "deposit_released",
-    "deposit_forfeited",
-    "deactivation_fee",
-    "payout",
-    "carried_out",
-];
+/// The names of a settlement file's amount columns (after
+/// `settlement_date,merchant_id,txn_count`), from the header the writer uses.
+fn amount_columns() -> Vec<&'static str> {
+    SETTLEMENT_HEADER.trim_end().split(',').skip(3).collect()
+}
 
 /// Checks `dir`. Returns one sentence per inconsistency; empty means the
 /// folder is consistent. A folder without a readable control.json is an
@@ -80,6 +70,8 @@ pub fn verify(dir: &Path) -> Result<Vec<String>> {
     }
 
     // Recompute the totals from the settlement files, in date order.
+    let columns = amount_columns();
+    assert_eq!(columns.len(), 12, "a settlement row has 12 amounts");
     let mut sums = [0i128; 12];
     let mut first_carried_in: BTreeMap<String, i128> = BTreeMap::new();
     let mut last_carried_out: BTreeMap<String, i128> = BTreeMap::new();
@@ -104,7 +96,7 @@ pub fn verify(dir: &Path) -> Result<Vec<String>> {
             let merchant = String::from_utf8_lossy(record.field(1)).into_owned();
             let mut amounts = [0i128; 12];
             let mut readable = true;
-            for (k, column) in AMOUNT_COLUMNS.iter().enumerate() {
+            for (k, column) in columns.iter().enumerate() {
                 match money::parse_amount_fen(record.field(3 + k), true) {
                     Ok(fen) => amounts[k] = i128::from(fen),
                     Err(e) => {
