@@ -49,17 +49,17 @@ impl Merchants {
         self.index_by_id.get(id).copied()
     }
 
-    /// Builds the table from merchants in any order; ids must be unique.
-    pub fn from_list(mut list: Vec<Merchant>) -> Merchants {
-        list.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+    /// Builds the table from merchants sorted by id bytewise, ids unique.
+    fn from_sorted(list: Vec<Merchant>) -> Merchants {
         let index_by_id = list
             .iter()
             .enumerate()
             .map(|(i, m)| (m.id.as_bytes().into(), i as u32))
             .collect();
         assert!(
-            list.windows(2).all(|pair| pair[0].id != pair[1].id),
-            "merchant ids are unique"
+            list.windows(2)
+                .all(|pair| pair[0].id.as_bytes() < pair[1].id.as_bytes()),
+            "merchant ids are sorted and unique"
         );
         Merchants { list, index_by_id }
     }
@@ -174,27 +174,23 @@ pub fn parse(buf: &[u8], file: &str) -> Result<Merchants> {
             format!("more than {} merchants", limits::MERCHANTS_MAX),
         ));
     }
-    let mut order: Vec<usize> = (0..list.len()).collect();
-    order.sort_by(|&a, &b| {
-        list[a]
-            .id
-            .as_bytes()
-            .cmp(list[b].id.as_bytes())
-            .then(a.cmp(&b))
-    });
-    for pair in order.windows(2) {
-        if list[pair[0]].id == list[pair[1]].id {
+    // One stable sort by id serves both the duplicate check (equal ids end
+    // up adjacent, first line first) and the table's order.
+    let mut numbered: Vec<(Merchant, u64)> = list.into_iter().zip(lines).collect();
+    numbered.sort_by(|(a, _), (b, _)| a.id.as_bytes().cmp(b.id.as_bytes()));
+    for pair in numbered.windows(2) {
+        let ((first, first_line), (again, line)) = (&pair[0], &pair[1]);
+        if first.id == again.id {
             problems.push((
-                lines[pair[1]],
-                format!(
-                    "merchant_id {:?} is already on line {}",
-                    list[pair[1]].id, lines[pair[0]]
-                ),
+                *line,
+                format!("merchant_id {:?} is already on line {first_line}", again.id),
             ));
         }
     }
     if problems.is_empty() {
-        return Ok(Merchants::from_list(list));
+        return Ok(Merchants::from_sorted(
+            numbered.into_iter().map(|(m, _)| m).collect(),
+        ));
     }
     problems.sort();
     let count = problems.len();

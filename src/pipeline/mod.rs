@@ -95,7 +95,7 @@ pub fn run(plan: &Plan) -> Result<Settled> {
     let settings = plan.settings;
     let mut times = stats::StageTimes::default();
     let latencies = stats::ChunkLatencies::default();
-    let parsed = times.time("parse", || {
+    let mut parsed = times.time("parse", || {
         let context = RowContext {
             settings,
             merchants: plan.merchants,
@@ -103,7 +103,7 @@ pub fn run(plan: &Plan) -> Result<Settled> {
         };
         parse::parse_files(&plan.txn_files, &context, plan.chunk_bytes, &latencies)
     });
-    let linked = times.time("link", || link::link(&parsed, settings, plan.merchants));
+    let mut linked = times.time("link", || link::link(&parsed, settings, plan.merchants));
 
     // The run's dates (RULES.md 2).
     let accepted_days = || {
@@ -180,8 +180,9 @@ pub fn run(plan: &Plan) -> Result<Settled> {
     check_conservation(&rows, &mut totals)?;
     times.record("ledger", settle_started.elapsed());
 
-    let mut rejects = parsed.rejects.clone();
-    let mut details: Vec<(u32, String)> = linked.details.clone();
+    // Both are consumed here: rejects.csv is their only reader.
+    let mut rejects = std::mem::take(&mut parsed.rejects);
+    let mut details = std::mem::take(&mut linked.details);
     details.sort_unstable_by_key(|(index, _)| *index);
     let later_rejects: Vec<Reject> = parsed
         .txns
@@ -247,6 +248,29 @@ pub fn run(plan: &Plan) -> Result<Settled> {
     })
 }
 
+/// What one accepted row adds to its business date's totals (RULES.md 3.4):
+/// a voided purchase and its void count but move no money; a refund
+/// returns the fee share decided when it was linked.
+fn row_totals(parsed: &Parsed, linked: &Linked, index: usize) -> DayTotals {
+    let txn = &parsed.txns[index];
+    let mut totals = DayTotals {
+        txn_count: 1,
+        ..DayTotals::default()
+    };
+    match txn.kind {
+        Kind::Purchase if !linked.voided[index] => {
+            totals.purchases_fen = i128::from(txn.amount_fen);
+            totals.fees_fen = i128::from(linked.fee_fen[index]);
+        }
+        Kind::Refund => {
+            totals.refunds_fen = i128::from(txn.amount_fen);
+            totals.fees_fen = -i128::from(linked.fee_fen[index]);
+        }
+        Kind::Purchase | Kind::Void => {}
+    }
+    totals
+}
+
 /// Per (merchant, business date) totals of accepted transactions.
 ///
 /// A counting sort groups the accepted rows by merchant (two passes, no
@@ -291,21 +315,7 @@ fn aggregate(
                 let i = i as usize;
                 let txn = &parsed.txns[i];
                 purchased |= txn.kind == Kind::Purchase;
-                let mut totals = DayTotals {
-                    txn_count: 1,
-                    ..DayTotals::default()
-                };
-                match txn.kind {
-                    Kind::Purchase if !linked.voided[i] => {
-                        totals.purchases_fen = i128::from(txn.amount_fen);
-                        totals.fees_fen = i128::from(linked.fee_fen[i]);
-                    }
-                    Kind::Refund => {
-                        totals.refunds_fen = i128::from(txn.amount_fen);
-                        totals.fees_fen = -i128::from(linked.fee_fen[i]);
-                    }
-                    Kind::Purchase | Kind::Void => {}
-                }
+                let totals = row_totals(parsed, linked, i);
                 match rows.last_mut() {
                     Some((day, sum)) if *day == txn.business_day => sum.merge(&totals),
                     _ => rows.push((txn.business_day, totals)),
@@ -322,22 +332,8 @@ fn aggregate(
             (rows, purchased)
         })
         .collect();
-    let mut entries = Vec::with_capacity(per_merchant.iter().map(|(rows, _)| rows.len()).sum());
-    let mut day_offsets = Vec::with_capacity(merchant_count + 1);
-    let mut purchased = Vec::with_capacity(merchant_count);
-    day_offsets.push(0);
-    for (rows, any_purchase) in per_merchant {
-        entries.extend(rows);
-        day_offsets.push(entries.len());
-        purchased.push(any_purchase);
-    }
-    (
-        ByMerchant {
-            entries,
-            offsets: day_offsets,
-        },
-        purchased,
-    )
+    let (groups, purchased) = per_merchant.into_iter().unzip();
+    (ByMerchant::from_groups(groups), purchased)
 }
 
 fn adjustments_by_merchant(adjustments: &[Adjustment]) -> Vec<((u32, Day), i128)> {
@@ -383,6 +379,18 @@ impl<T: Copy> ByMerchant<T> {
         }
     }
 
+    /// Flattens one group per merchant, in merchant order.
+    fn from_groups(groups: Vec<Vec<(Day, T)>>) -> ByMerchant<T> {
+        let mut entries = Vec::with_capacity(groups.iter().map(Vec::len).sum());
+        let mut offsets = Vec::with_capacity(groups.len() + 1);
+        offsets.push(0);
+        for group in groups {
+            entries.extend(group);
+            offsets.push(entries.len());
+        }
+        ByMerchant { entries, offsets }
+    }
+
     fn of(&self, merchant: u32) -> &[(Day, T)] {
         &self.entries[self.offsets[merchant as usize]..self.offsets[merchant as usize + 1]]
     }
@@ -390,28 +398,20 @@ impl<T: Copy> ByMerchant<T> {
 
 /// The left side of RULES.md 3.7, from the accepted inputs themselves.
 fn input_totals(parsed: &Parsed, linked: &Linked, adjustments: &[Adjustment]) -> Totals {
-    // (purchases, refunds, fees) summed over threads' shares, then merged.
-    let (purchases_fen, refunds_fen, fees_fen) = parsed
-        .txns
-        .par_iter()
-        .enumerate()
-        .filter(|(i, _)| linked.accepted(*i))
-        .map(|(i, txn)| match txn.kind {
-            Kind::Purchase if !linked.voided[i] => {
-                (i128::from(txn.amount_fen), 0, i128::from(linked.fee_fen[i]))
-            }
-            Kind::Refund => (
-                0,
-                i128::from(txn.amount_fen),
-                -i128::from(linked.fee_fen[i]),
-            ),
-            Kind::Purchase | Kind::Void => (0, 0, 0),
-        })
-        .reduce(|| (0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    // Summed straight from the rows, not from the per-date aggregation, so
+    // that the check catches a row lost or counted twice on the way.
+    let sum = (0..parsed.txns.len())
+        .into_par_iter()
+        .filter(|&i| linked.accepted(i))
+        .map(|i| row_totals(parsed, linked, i))
+        .reduce(DayTotals::default, |mut a, b| {
+            a.merge(&b);
+            a
+        });
     let mut totals = Totals {
-        purchases_fen,
-        refunds_fen,
-        fees_fen,
+        purchases_fen: sum.purchases_fen,
+        refunds_fen: sum.refunds_fen,
+        fees_fen: sum.fees_fen,
         ..Totals::default()
     };
     totals.adjustments_fen = adjustments.iter().map(|a| i128::from(a.amount_fen)).sum();
