@@ -62,6 +62,7 @@ fn stages(c: &mut Criterion) {
         settings: &data.settings,
         merchants: &data.merchants,
         through: None,
+        state_horizon: None,
     };
     let files = [TxnFile {
         source: &data.source,
@@ -101,7 +102,7 @@ fn stages(c: &mut Criterion) {
 
     group.bench_function("link", |b| {
         b.iter(|| {
-            let linked = link::link(&parsed, &data.settings, &data.merchants);
+            let linked = link::link(&parsed, &data.settings, &data.merchants, None).unwrap();
             assert_eq!(linked.rejected.len(), parsed.txns.len());
             assert!(linked.rejected.iter().filter(|r| r.is_none()).count() >= accepted_purchases);
             black_box(linked.fee_fen.len())
@@ -120,6 +121,7 @@ fn stages(c: &mut Criterion) {
                 adjustments: None,
                 through: None,
                 chunk_bytes: 1 << 20,
+                prior: None,
             };
             let settled = pipeline::run(&plan).expect("a balanced run");
             assert_eq!(settled.txn_counts[0].rows_read, ROWS);

@@ -77,6 +77,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
             transactions: vec![data.join("transactions.csv").display().to_string()],
             adjustments: None,
             through: None,
+            state_in: None,
             detail: false,
             threads: options.threads,
             chunk_bytes: 0,

@@ -3,8 +3,9 @@
 //! Modules depend one way: `money` and `calendar` are pure; `config` reads
 //! the policy; `ingest` turns bytes into compact records or rejects;
 //! `pipeline` links and aggregates them in parallel; `ledger` settles each
-//! merchant; `output` writes and publishes the files; `run` ties them
-//! together for the command line.
+//! merchant; `state` stores what a run carries to the next (merchant
+//! states and the id index); `output` writes and publishes the files; `run`
+//! ties them together for the command line.
 #![deny(unsafe_code)]
 
 pub mod bench;
@@ -18,6 +19,7 @@ pub mod money;
 pub mod output;
 pub mod pipeline;
 pub mod run;
+pub mod state;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -115,6 +115,11 @@ struct RunArgs {
     /// transactions are rejected as beyond_horizon.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
     through: Option<i32>,
+    /// Start from the end state of an earlier run: its --out folder. Its
+    /// balances, deposits and id index carry into this run; transactions
+    /// on or before its horizon are rejected as late_transaction.
+    #[arg(long, value_name = "PREV_OUT_DIR")]
+    state_in: Option<PathBuf>,
     /// Also write fees-YYYY-MM-DD.csv: one row per accepted transaction
     /// with its category, rate and fee.
     #[arg(long)]
@@ -244,6 +249,7 @@ fn main() -> ExitCode {
                 transactions: args.transactions,
                 adjustments: args.adjustments,
                 through: args.through,
+                state_in: args.state_in,
                 detail: args.detail,
                 threads: args.threads,
                 chunk_bytes: args.chunk_bytes,

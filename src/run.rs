@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::calendar::Day;
+use crate::calendar::{self, Day};
 use crate::config::{self, limits};
 use crate::error::{Error, Result};
 use crate::ingest::{Source, adjustments, header, merchants, txn};
 use crate::output::{self, control::InputFile, control::sha256_hex};
 use crate::pipeline::stats::{self, RunStats, StageTimes};
 use crate::pipeline::{self, Plan, Totals, TxnFile};
+use crate::state;
 
 /// What `settle run` was asked to do.
 #[derive(Clone, Debug)]
@@ -20,6 +21,8 @@ pub struct RunOptions {
     pub transactions: Vec<String>,
     pub adjustments: Option<PathBuf>,
     pub through: Option<Day>,
+    /// The output folder of the run to start from (`--state-in`).
+    pub state_in: Option<PathBuf>,
     pub detail: bool,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
@@ -65,6 +68,22 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         )
     })?;
     let settings = config::parse(&options.config, config_text)?;
+    let prior = options.state_in.as_deref().map(state::read).transpose()?;
+    if let (Some(through), Some(horizon)) =
+        (options.through, prior.as_ref().and_then(|p| p.horizon))
+        && through <= horizon
+    {
+        return Err(Error::Usage(format!(
+            "--through {} is not after {}, the horizon of the state in {}",
+            calendar::format_date(through),
+            calendar::format_date(horizon),
+            options
+                .state_in
+                .as_deref()
+                .unwrap_or(Path::new(""))
+                .display()
+        )));
+    }
     let merchants_name = display(&options.merchants);
     let merchants_source = Source::open(&merchants_name)?;
     let merchants = merchants::parse(&merchants_source, &merchants_name)?;
@@ -114,8 +133,21 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         } else {
             options.chunk_bytes
         },
+        prior: prior.as_ref(),
     };
     let mut settled = pool.install(|| pipeline::run(&plan))?;
+    let staging = output::Staging::create(&options.out)?;
+    let state_files = times.time("state", || {
+        pool.install(|| {
+            pipeline::carry::write_state(
+                staging.path(),
+                &settled,
+                &merchants,
+                &settings,
+                prior.as_ref(),
+            )
+        })
+    })?;
     if !options.detail {
         settled.drop_transactions();
     }
@@ -155,10 +187,15 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         run_stats.to_json()
     });
     let files = times.time("render", || {
-        pool.install(|| output::render(&settled, &merchants, &settings, &info, timings))
+        pool.install(|| {
+            output::render(&settled, &merchants, &settings, &info, timings, state_files)
+        })
     });
     times.time("publish", || {
-        pool.install(|| output::publish(&options.out, &files))
+        pool.install(|| {
+            staging.write_files(&files)?;
+            staging.publish()
+        })
     })?;
     run_stats.stages = times.stages;
     run_stats.wall = started.elapsed();

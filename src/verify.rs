@@ -1,7 +1,8 @@
 //! `settle verify DIR`: re-reads a published folder and checks it against
 //! its own `control.json`: the SHA-256 of every output file, the
 //! arithmetic of every settlement row, and the conservation totals
-//! recomputed from the settlement files.
+//! recomputed from the settlement files, and the state's index segments
+//! against the state manifest.
 //!
 //! It reads only the published folder, never the inputs, so an operator can
 //! check a folder received from elsewhere.
@@ -53,6 +54,9 @@ pub fn verify(dir: &Path) -> Result<Vec<String>> {
             )),
         }
     }
+    // The state's index segments are listed in its manifest (itself listed
+    // above) with their sizes and CRC-32s.
+    problems.extend(crate::state::verify_segments(dir));
     let mut settlement_names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| Error::Usage(format!("{}: cannot list: {e}", dir.display())))?
         .filter_map(|entry| {

@@ -181,6 +181,7 @@ fn options(
         transactions,
         adjustments: None,
         through: None,
+        state_in: None,
         detail: true,
         threads,
         chunk_bytes,
@@ -189,17 +190,22 @@ fn options(
     }
 }
 
+/// Every file of an output folder, its `state/` folder included, by
+/// relative name.
 fn read_dir(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(path)
-        .expect("an output folder")
-        .map(|entry| {
-            let entry = entry.expect("an entry");
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                std::fs::read(entry.path()).expect("a file"),
-            )
-        })
-        .collect()
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(path).expect("an output folder") {
+        let entry = entry.expect("an entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir() {
+            for (inner, bytes) in read_dir(&entry.path()) {
+                files.insert(format!("{name}/{inner}"), bytes);
+            }
+        } else {
+            files.insert(name, std::fs::read(entry.path()).expect("a file"));
+        }
+    }
+    files
 }
 
 fn control(files: &BTreeMap<String, Vec<u8>>) -> serde_json::Value {

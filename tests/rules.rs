@@ -2692,7 +2692,7 @@ fn state_run_1_rows() {
 }
 
 #[test]
-#[ignore = "issue 5: --state-in is not built yet"]
+
 fn state_carries_deposit_balances_refunds_fees_and_ids_into_the_next_run() {
     let r1 = state_run_1();
     let prev = r1.dir.path().join("out");
@@ -2778,7 +2778,7 @@ fn state_carries_deposit_balances_refunds_fees_and_ids_into_the_next_run() {
 }
 
 #[test]
-#[ignore = "issue 5: passes today only because --state-in is an unknown flag"]
+
 fn state_through_not_after_its_horizon_and_unreadable_state_are_usage_errors() {
     let r1 = state_run_1();
     let prev = r1.dir.path().join("out");

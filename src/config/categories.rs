@@ -22,6 +22,7 @@ pub struct Category {
 pub struct Categories {
     list: Vec<Category>,
     index_by_mcc: Box<[u16]>,
+    default_index: u16,
 }
 
 impl Categories {
@@ -32,6 +33,14 @@ impl Categories {
 
     pub fn get(&self, index: u16) -> &Category {
         &self.list[usize::from(index)]
+    }
+
+    /// The index of the category with this name, else of the default.
+    pub fn index_of_name(&self, name: &[u8]) -> u16 {
+        self.list
+            .iter()
+            .position(|c| c.name.as_bytes() == name)
+            .map_or(self.default_index, |i| i as u16)
     }
 }
 
@@ -192,5 +201,6 @@ pub(super) fn parse(
     Ok(Categories {
         list,
         index_by_mcc: index_by_mcc.into_boxed_slice(),
+        default_index,
     })
 }

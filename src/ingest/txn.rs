@@ -129,17 +129,24 @@ pub fn id_hash(id: &[u8]) -> u64 {
     foldhash::fast::FixedState::with_seed(0x5e77_1e00).hash_one(id)
 }
 
-/// Steps 4 and 5 of RULES.md 3.3 for one row: unknown merchant, inactive
-/// dates, beyond the horizon, over the limit.
+/// Steps 4 and 5 of RULES.md 3.3 for one row: late, unknown merchant,
+/// inactive dates, beyond the horizon, over the limit.
 pub fn row_check(
     merchant: u32,
     kind: Kind,
     amount_fen: i64,
     business_day: Day,
-    settings: &Settings,
-    merchants: &Merchants,
-    through: Option<Day>,
+    context: &RowContext,
 ) -> Option<RejectCode> {
+    let RowContext {
+        settings,
+        merchants,
+        through,
+        state_horizon,
+    } = *context;
+    if state_horizon.is_some_and(|horizon| business_day <= horizon) {
+        return Some(RejectCode::LateTransaction);
+    }
     if merchant == MERCHANT_UNKNOWN {
         return Some(RejectCode::UnknownMerchant);
     }
@@ -209,6 +216,8 @@ pub struct RowContext<'a> {
     pub merchants: &'a Merchants,
     /// `--through`, for the beyond_horizon check.
     pub through: Option<Day>,
+    /// The horizon of the state the run starts from, for late_transaction.
+    pub state_horizon: Option<Day>,
 }
 
 /// A record longer than this is malformed: ids are short, and a limit keeps
@@ -240,7 +249,7 @@ pub fn parse_row(
     let RowContext {
         settings,
         merchants,
-        through,
+        ..
     } = *context;
     let field = |column: Option<usize>| record.field_or_empty(column);
     let reject = |code: RejectCode, detail: String| {
@@ -419,15 +428,7 @@ pub fn parse_row(
         merchant,
         business_day: timestamp.business_day,
         file_index: 0,
-        row_check: row_check(
-            merchant,
-            kind,
-            amount_fen,
-            timestamp.business_day,
-            settings,
-            merchants,
-            through,
-        ),
+        row_check: row_check(merchant, kind, amount_fen, timestamp.business_day, context),
         mcc,
         kind,
         card,

@@ -72,15 +72,15 @@ pub fn render(
         (Some(file), Some(counts)) => counted(file, counts),
         _ => Value::Null,
     };
-    // A merchant's last row of the run decides what it still owes.
+    // What every merchant still owes at the end of the run: its balance
+    // carried forward, whether or not it had a row in this run (a balance
+    // from the starting state included).
     let mut receivables = Vec::new();
-    for row in settled
-        .rows
-        .iter()
-        .filter_map(|merchant_rows| merchant_rows.last())
-    {
-        if row.carried_out_fen < 0 {
-            receivables.push(json!({"merchant_id": merchants.get(row.merchant).id, "amount": format_fen(-i128::from(row.carried_out_fen))}));
+    let mut receivables_fen = 0i128;
+    for (id, state) in crate::pipeline::carry::closing_merchants(settled, merchants) {
+        if state.carried_fen < 0 {
+            receivables_fen -= state.carried_fen;
+            receivables.push(json!({"merchant_id": id, "amount": format_fen(-state.carried_fen)}));
         }
     }
     let digests: Vec<(String, Value)> = files
@@ -111,7 +111,7 @@ pub fn render(
             "deactivation_fees": format_fen(totals.deactivation_fees_fen),
             "carried_out_last": format_fen(totals.carried_out_last_fen),
         },
-        "receivables": {"total": format_fen(-totals.carried_out_last_fen), "merchants": receivables},
+        "receivables": {"total": format_fen(receivables_fen), "merchants": receivables},
         "settlement_files": settlement_names,
         "outputs": outputs,
         "balanced": true,

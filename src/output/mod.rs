@@ -41,13 +41,13 @@ pub fn check_out_dir(out: &Path) -> Result<()> {
     }
 }
 
-/// The temporary folder a run writes into: beside `out`, named after it.
-fn staging_dir(out: &Path) -> PathBuf {
+/// The prefix of the temporary folders of runs publishing `out`.
+fn staging_prefix(out: &Path) -> String {
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    out.with_file_name(format!(".{name}.settle-tmp-{}", std::process::id()))
+    format!(".{name}.settle-tmp-")
 }
 
 /// Every file of a run, by name, in the order they are listed.
@@ -57,6 +57,7 @@ pub fn render(
     settings: &Settings,
     info: &RunInfo,
     timings: Option<serde_json::Value>,
+    state_files: Vec<(String, Vec<u8>)>,
 ) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     let mut settlement_names = Vec::new();
@@ -85,61 +86,129 @@ pub fn render(
             ));
         }
     }
+    files.extend(state_files);
     let control = control::render(settled, merchants, info, &settlement_names, &files, timings);
     files.push(("control.json".to_string(), control.into_bytes()));
     files
 }
 
-/// Writes `files` into a staging folder and renames it to `out`.
-pub fn publish(out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
-    // An existing (empty) `--out` such as `.` is named by its real path, so
-    // that the staging folder can sit beside it and be renamed onto it.
-    let out = &fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
-    let staging = staging_dir(out);
-    let result = write_and_rename(&staging, out, files);
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
-    result
+/// A run's output while it is being written: a temporary folder beside
+/// `--out`, removed unless it is published.
+pub struct Staging {
+    dir: PathBuf,
+    out: PathBuf,
+    published: bool,
 }
 
-fn write_and_rename(staging: &Path, out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
-    let context = |what: &str, path: &Path| format!("{what} {}", path.display());
-    // Like `mkdir -p`: `--out reports/2026-11-05` works on a fresh machine.
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| Error::io(context("creating", parent), e))?;
+impl Staging {
+    /// Creates the temporary folder (and `--out`'s missing parents). Folders
+    /// left by runs that were killed are removed first.
+    pub fn create(out: &Path) -> Result<Staging> {
+        let context = |what: &str, path: &Path| format!("{what} {}", path.display());
+        // An existing (empty) `--out` such as `.` is named by its real path, so
+        // that the staging folder can sit beside it and be renamed onto it.
+        let out = fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
+        // Like `mkdir -p`: `--out reports/2026-11-05` works on a fresh machine.
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| Error::io(context("creating", parent), e))?;
+            remove_leftovers(parent, &staging_prefix(&out));
+        }
+        let dir = out.with_file_name(format!("{}{}", staging_prefix(&out), std::process::id()));
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| Error::io(context("removing stale", &dir), e))?;
+        }
+        fs::create_dir(&dir).map_err(|e| Error::io(context("creating", &dir), e))?;
+        Ok(Staging {
+            dir,
+            out,
+            published: false,
+        })
     }
-    if staging.exists() {
-        fs::remove_dir_all(staging)
-            .map_err(|e| Error::io(context("removing stale", staging), e))?;
+
+    pub fn path(&self) -> &Path {
+        &self.dir
     }
-    fs::create_dir(staging).map_err(|e| Error::io(context("creating", staging), e))?;
-    // Files are written and fsynced in parallel: fsync latency, not
-    // bandwidth, dominates for many small files.
-    files.par_iter().try_for_each(|(name, bytes)| {
-        let path = staging.join(name);
-        let mut file =
-            fs::File::create(&path).map_err(|e| Error::io(context("creating", &path), e))?;
-        file.write_all(bytes)
-            .map_err(|e| Error::io(context("writing", &path), e))?;
-        file.sync_all()
-            .map_err(|e| Error::io(context("syncing", &path), e))
-    })?;
-    sync_dir(staging)?;
-    fs::rename(staging, out).map_err(|e| {
-        Error::io(
-            format!("publishing {} as {}", staging.display(), out.display()),
-            e,
-        )
-    })?;
-    // The run is published once the rename is done; a failure to make the
-    // rename durable is reported but cannot unpublish it.
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty())
-        && let Err(error) = sync_dir(parent)
-    {
-        eprintln!("settle: warning: published, but {error}");
+
+    /// Writes files (names may hold one folder, such as `state/`), each
+    /// fsynced, in parallel: fsync latency, not bandwidth, dominates for
+    /// many small files.
+    pub fn write_files(&self, files: &[(String, Vec<u8>)]) -> Result<()> {
+        let context = |what: &str, path: &Path| format!("{what} {}", path.display());
+        files.par_iter().try_for_each(|(name, bytes)| {
+            let path = self.dir.join(name);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)
+                    .map_err(|e| Error::io(context("creating", parent), e))?;
+            }
+            let mut file =
+                fs::File::create(&path).map_err(|e| Error::io(context("creating", &path), e))?;
+            file.write_all(bytes)
+                .map_err(|e| Error::io(context("writing", &path), e))?;
+            file.sync_all()
+                .map_err(|e| Error::io(context("syncing", &path), e))
+        })
     }
-    Ok(())
+
+    /// Makes every folder durable, then renames the staging folder to
+    /// `--out`: the run appears whole or not at all.
+    pub fn publish(mut self) -> Result<()> {
+        let state = self.dir.join(crate::state::STATE_DIR);
+        if state.is_dir() {
+            sync_dir(&state)?;
+        }
+        sync_dir(&self.dir)?;
+        fs::rename(&self.dir, &self.out).map_err(|e| {
+            Error::io(
+                format!(
+                    "publishing {} as {}",
+                    self.dir.display(),
+                    self.out.display()
+                ),
+                e,
+            )
+        })?;
+        self.published = true;
+        // The run is published once the rename is done; a failure to make the
+        // rename durable is reported but cannot unpublish it.
+        if let Some(parent) = self.out.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Err(error) = sync_dir(parent)
+        {
+            eprintln!("settle: warning: published, but {error}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Removes staging folders of `out` whose process is gone (killed, say):
+/// a folder is never mistaken for a run, but it should not pile up. Where
+/// process ids cannot be checked (no `/proc`), leftovers are left alone.
+fn remove_leftovers(parent: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

@@ -8,17 +8,37 @@
 //! compared byte for byte: a hash only chooses the partition and the
 //! bucket, so a collision can never reject a valid row. Nothing depends on
 //! the thread count.
+//!
+//! With a starting state, the ids of earlier runs come from its index
+//! (RULES.md 6): an id it holds is taken, and a reference it holds names
+//! that earlier purchase, with its refunds so far.
 
 use hashbrown::HashTable;
 use rayon::prelude::*;
 
-use crate::calendar::{self, Day};
+use crate::calendar::{self, Day, Instant};
 use crate::config::{RefundFee, Settings, limits};
+use crate::error::Result;
 use crate::ingest::merchants::Merchants;
 use crate::ingest::reject::RejectCode;
-use crate::ingest::txn::{self, Card, Kind, Txn};
+use crate::ingest::txn::{self, Card, Kind, RowContext, Txn};
 use crate::money;
 use crate::pipeline::parse::Parsed;
+use crate::state::{Entry, Index};
+
+/// Marks a `purchase_of` that names `Linked::prior[slot]` rather than a row
+/// of this run. Rows are fewer than 2^31.
+pub const PRIOR_BIT: u32 = 1 << 31;
+
+/// A purchase of an earlier run that this run's refunds or voids name.
+pub struct PriorPurchase {
+    /// As the index holds it, with the totals after this run.
+    pub entry: Entry,
+    /// Its category in this run's configuration, found by name.
+    pub category: u16,
+    /// Whether this run accepted a refund or void of it.
+    pub changed: bool,
+}
 
 /// What linking decided, per transaction (indexes match `Parsed::txns`).
 pub struct Linked {
@@ -38,6 +58,8 @@ pub struct Linked {
     pub voided: Vec<bool>,
     /// Purchases whose fee hit the cap.
     pub capped: Vec<bool>,
+    /// Earlier runs' purchases named by this run's refunds and voids.
+    pub prior: Vec<PriorPurchase>,
 }
 
 impl Linked {
@@ -51,6 +73,27 @@ impl Linked {
             purchase_of: Vec::new(),
             voided: Vec::new(),
             capped: Vec::new(),
+            prior: Vec::new(),
+        }
+    }
+
+    /// The card of the purchase behind an accepted row: its own, or that of
+    /// the purchase a refund or void names.
+    pub fn purchase_card(&self, parsed: &Parsed, index: usize) -> Card {
+        let txn = &parsed.txns[index];
+        if txn.kind == Kind::Purchase {
+            return txn.card;
+        }
+        let purchase = self.purchase_of[index];
+        if purchase & PRIOR_BIT != 0 {
+            let slot = (purchase & !PRIOR_BIT) as usize;
+            self.prior[slot]
+                .entry
+                .purchase
+                .as_ref()
+                .map_or(Card::Debit, |p| p.card)
+        } else {
+            parsed.txns[purchase as usize].card
         }
     }
 
@@ -104,12 +147,20 @@ pub fn describe_row_check(
     parsed: &Parsed,
     txn: &Txn,
     code: RejectCode,
-    settings: &Settings,
-    merchants: &Merchants,
-    through: Option<Day>,
+    context: &RowContext,
 ) -> String {
+    let RowContext {
+        settings,
+        merchants,
+        through,
+        state_horizon,
+    } = *context;
     let day = calendar::format_date(txn.business_day);
     match code {
+        RejectCode::LateTransaction => format!(
+            "business date {day} is not after {}, the horizon of the state this run starts from (--state-in); that date is settled: book the transaction as an adjustment",
+            state_horizon.map(calendar::format_date).unwrap_or_default()
+        ),
         RejectCode::UnknownMerchant => {
             format!(
                 "merchant_id {:?} is not in master data",
@@ -183,10 +234,72 @@ fn first_rows(parsed: &Parsed, part: &[u32]) -> (HashTable<u32>, Vec<(u32, u32)>
     (table, duplicates)
 }
 
-/// Runs steps 3 to 6 over parsed transactions.
-pub fn link(parsed: &Parsed, settings: &Settings, merchants: &Merchants) -> Linked {
+/// What an earlier run's index knows about this run's rows.
+#[derive(Default)]
+struct PriorHits {
+    /// Rows whose `txn_id` an earlier run took, with that row's date.
+    taken: Vec<(u32, Day)>,
+    /// Rows whose `orig_txn_id` the index holds, with their slot in `ids`.
+    references: Vec<(u32, u32)>,
+    /// The entries the references name, one per id.
+    ids: Vec<Entry>,
+}
+
+/// Looks every id and reference of the run up in the starting state's
+/// index, in one pass over each segment.
+fn lookup_prior(parsed: &Parsed, index: &Index) -> Result<PriorHits> {
+    let txns = &parsed.txns;
+    // Query 2i is row i's id, 2i + 1 its reference.
+    let mut queries: Vec<(u64, u32)> = txns
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, txn)| {
+            let reference = (txn.kind != Kind::Purchase && txn.row_check.is_none())
+                .then(|| (txn::id_hash(parsed.orig_txn_id(txn)), 2 * i as u32 + 1));
+            std::iter::once((txn.id_hash, 2 * i as u32)).chain(reference)
+        })
+        .collect();
+    let id_of = |query: u32| {
+        let txn = &txns[(query / 2) as usize];
+        if query.is_multiple_of(2) {
+            parsed.txn_id(txn)
+        } else {
+            parsed.orig_txn_id(txn)
+        }
+    };
+    let mut hits = PriorHits::default();
+    let mut slots: hashbrown::HashMap<Vec<u8>, u32> = hashbrown::HashMap::new();
+    for (query, entry) in index.lookup(&mut queries, &id_of)? {
+        let row = query / 2;
+        if query.is_multiple_of(2) {
+            hits.taken.push((row, entry.business_day));
+        } else {
+            let next = hits.ids.len() as u32;
+            let slot = *slots.entry(entry.id.clone()).or_insert(next);
+            if slot == next {
+                hits.ids.push(entry);
+            }
+            hits.references.push((row, slot));
+        }
+    }
+    Ok(hits)
+}
+
+/// Runs steps 3 to 6 over parsed transactions, with the index of the state
+/// the run starts from, if any.
+pub fn link(
+    parsed: &Parsed,
+    settings: &Settings,
+    merchants: &Merchants,
+    prior: Option<&Index>,
+) -> Result<Linked> {
     let txns = &parsed.txns;
     let count = txns.len();
+    assert!(count < PRIOR_BIT as usize, "rows are fewer than 2^31");
+    let hits = match prior {
+        Some(index) => lookup_prior(parsed, index)?,
+        None => PriorHits::default(),
+    };
     let id_parts = partitions(txns, |_, txn| Some(txn.id_hash));
     let (tables, duplicates): (Vec<HashTable<u32>>, Vec<_>) = id_parts
         .par_iter()
@@ -196,7 +309,26 @@ pub fn link(parsed: &Parsed, settings: &Settings, merchants: &Merchants) -> Link
 
     let mut rejected: Vec<Option<RejectCode>> = txns.par_iter().map(|txn| txn.row_check).collect();
     let mut details = Vec::new();
+    // An id an earlier run took is taken for every row of this run.
+    for &(index, day) in &hits.taken {
+        rejected[index as usize] = Some(RejectCode::DuplicateTxnId);
+        details.push((
+            index,
+            format!(
+                "txn_id is already taken by a row of an earlier run (business date {})",
+                calendar::format_date(day)
+            ),
+        ));
+    }
+    let taken_earlier = |index: u32| {
+        hits.taken
+            .binary_search_by_key(&index, |&(row, _)| row)
+            .is_ok()
+    };
     for (index, first) in duplicates.into_iter().flatten() {
+        if taken_earlier(index) {
+            continue;
+        }
         rejected[index as usize] = Some(RejectCode::DuplicateTxnId);
         let first = &txns[first as usize];
         details.push((
@@ -231,9 +363,50 @@ pub fn link(parsed: &Parsed, settings: &Settings, merchants: &Merchants) -> Link
         purchase_of: vec![u32::MAX; count],
         voided: vec![false; count],
         capped,
+        prior: hits
+            .ids
+            .into_iter()
+            .map(|entry| PriorPurchase {
+                category: entry
+                    .purchase
+                    .as_ref()
+                    .map_or(0, |p| settings.categories.index_of_name(&p.category)),
+                entry,
+                changed: false,
+            })
+            .collect(),
     };
-    link_references(parsed, settings, &tables, &mut linked);
-    linked
+    let context = References {
+        parsed,
+        settings,
+        merchants,
+        prior_refs: &hits.references,
+        index_first_day: prior.map(|index| index.first_day),
+    };
+    link_references(&context, &tables, &mut linked);
+    Ok(linked)
+}
+
+/// What deciding references needs besides the partition's rows.
+struct References<'a> {
+    parsed: &'a Parsed,
+    settings: &'a Settings,
+    merchants: &'a Merchants,
+    /// (row, slot in `Linked::prior`), sorted by row.
+    prior_refs: &'a [(u32, u32)],
+    /// The first business date the starting state's index holds.
+    index_first_day: Option<Day>,
+}
+
+/// The purchase a group of refunds and voids names, as it stood before
+/// them.
+struct Original {
+    amount_fen: i64,
+    business_day: Day,
+    fee_fen: i64,
+    voided: bool,
+    refunded_fen: i64,
+    fee_returned_fen: i64,
 }
 
 /// A decision about one refund or void.
@@ -245,46 +418,94 @@ struct RefDecision {
     voids_purchase: bool,
 }
 
+/// An earlier run's purchase after this run's refunds and voids:
+/// (slot, voided, refunded, fee returned).
+type PriorUpdate = (u32, bool, i64, i64);
+
 /// Step 6 (RULES.md 3.2): refunds and voids against accepted purchases.
-fn link_references(
-    parsed: &Parsed,
-    settings: &Settings,
-    tables: &[HashTable<u32>],
-    linked: &mut Linked,
-) {
+fn link_references(context: &References, tables: &[HashTable<u32>], linked: &mut Linked) {
+    let parsed = context.parsed;
     let reference_parts = partitions(&parsed.txns, |index, txn| {
         (txn.kind != Kind::Purchase && linked.rejected[index].is_none())
             .then(|| txn::id_hash(parsed.orig_txn_id(txn)))
     });
-    let decisions: Vec<Vec<RefDecision>> = reference_parts
+    let decided: Vec<(Vec<RefDecision>, Vec<PriorUpdate>)> = reference_parts
         .par_iter()
         .zip(tables.par_iter())
-        .map(|(references, table)| decide_partition(parsed, settings, linked, table, references))
+        .map(|(references, table)| decide_partition(context, linked, table, references))
         .collect();
-    for decision in decisions.into_iter().flatten() {
-        let index = decision.index as usize;
-        if let Some((code, detail)) = decision.outcome {
-            linked.rejected[index] = Some(code);
-            linked.details.push((decision.index, detail));
+    for (decisions, updates) in decided {
+        for decision in decisions {
+            let index = decision.index as usize;
+            if let Some((code, detail)) = decision.outcome {
+                linked.rejected[index] = Some(code);
+                linked.details.push((decision.index, detail));
+            }
+            linked.purchase_of[index] = decision.purchase;
+            if decision.purchase & PRIOR_BIT != 0 {
+                if decision.purchase != u32::MAX {
+                    let slot = (decision.purchase & !PRIOR_BIT) as usize;
+                    linked.category[index] = linked.prior[slot].category;
+                }
+            } else {
+                linked.category[index] = linked.category[decision.purchase as usize];
+                if decision.voids_purchase {
+                    linked.voided[decision.purchase as usize] = true;
+                }
+            }
+            linked.fee_fen[index] = decision.fee_returned_fen;
         }
-        linked.purchase_of[index] = decision.purchase;
-        if decision.purchase != u32::MAX {
-            linked.category[index] = linked.category[decision.purchase as usize];
-        }
-        linked.fee_fen[index] = decision.fee_returned_fen;
-        if decision.voids_purchase {
-            linked.voided[decision.purchase as usize] = true;
+        for (slot, voided, refunded_fen, fee_returned_fen) in updates {
+            let prior = &mut linked.prior[slot as usize];
+            if let Some(purchase) = prior.entry.purchase.as_mut() {
+                purchase.voided = voided;
+                purchase.refunded_fen = refunded_fen;
+                purchase.fee_returned_fen = fee_returned_fen;
+                prior.changed = true;
+            }
         }
     }
 }
 
-fn decide_partition(
-    parsed: &Parsed,
+/// Checks a reference against its purchase before the group rules: same
+/// merchant, not earlier, within retention. `None` when it passes.
+fn reference_problem(
+    txn: &Txn,
+    orig_text: &str,
+    purchase_merchant: bool,
+    purchase_instant: Instant,
+    purchase_day: Day,
     settings: &Settings,
+) -> Option<String> {
+    if !purchase_merchant {
+        Some(format!(
+            "orig_txn_id {orig_text:?} is a purchase of another merchant"
+        ))
+    } else if txn.instant() < purchase_instant {
+        Some(format!("ts is earlier than that of purchase {orig_text:?}"))
+    } else if i64::from(txn.business_day) - i64::from(purchase_day)
+        > i64::from(settings.refund_retention_days)
+    {
+        Some(format!(
+            "business date {} is more than refund_retention_days ({}) after purchase {orig_text:?} on {}",
+            calendar::format_date(txn.business_day),
+            settings.refund_retention_days,
+            calendar::format_date(purchase_day)
+        ))
+    } else {
+        None
+    }
+}
+
+fn decide_partition(
+    context: &References,
     linked: &Linked,
     table: &HashTable<u32>,
     references: &[u32],
-) -> Vec<RefDecision> {
+) -> (Vec<RefDecision>, Vec<PriorUpdate>) {
+    let References {
+        parsed, settings, ..
+    } = *context;
     let txns = &parsed.txns;
     let fee_fen = &linked.fee_fen;
     let mut decisions = Vec::with_capacity(references.len());
@@ -300,6 +521,40 @@ fn decide_partition(
             fee_returned_fen: 0,
             voids_purchase: false,
         };
+        // An id the starting state holds was taken before any row of this
+        // run: it is the one a reference names.
+        if let Ok(at) = context
+            .prior_refs
+            .binary_search_by_key(&index, |&(row, _)| row)
+        {
+            let slot = context.prior_refs[at].1;
+            let prior = &linked.prior[slot as usize];
+            let Some(purchase) = &prior.entry.purchase else {
+                decisions.push(reject(format!(
+                    "orig_txn_id {orig_text:?} is not an accepted purchase (an earlier run took it on {} for another row)",
+                    calendar::format_date(prior.entry.business_day)
+                )));
+                continue;
+            };
+            let same_merchant =
+                purchase.merchant_id == context.merchants.get(txn.merchant).id.as_bytes();
+            let instant = Instant {
+                unix_s: purchase.unix_s,
+                nanos: purchase.nanos,
+            };
+            match reference_problem(
+                txn,
+                &orig_text,
+                same_merchant,
+                instant,
+                prior.entry.business_day,
+                settings,
+            ) {
+                Some(detail) => decisions.push(reject(detail)),
+                None => grouped.push((PRIOR_BIT | slot, index)),
+            }
+            continue;
+        }
         // The table holds the first row of each id; an accepted purchase is
         // always the first (and only) row that passed steps 1 and 2 with it.
         let found = table.find(txn::id_hash(orig), |&j: &u32| {
@@ -308,50 +563,67 @@ fn decide_partition(
         let Some(&purchase_index) = found
             .filter(|&&j| txns[j as usize].kind == Kind::Purchase && linked.accepted(j as usize))
         else {
-            decisions.push(reject(format!(
-                "orig_txn_id {orig_text:?} is not an accepted purchase"
-            )));
+            let detail = match context.index_first_day {
+                Some(first) if first > Day::MIN => format!(
+                    "orig_txn_id {orig_text:?} is not an accepted purchase of this run, nor in the index of earlier runs, which keeps ids from {} on (refund_retention_days)",
+                    calendar::format_date(first)
+                ),
+                _ => format!("orig_txn_id {orig_text:?} is not an accepted purchase"),
+            };
+            decisions.push(reject(detail));
             continue;
         };
         let purchase = &txns[purchase_index as usize];
-        if purchase.merchant != txn.merchant {
-            decisions.push(reject(format!(
-                "orig_txn_id {orig_text:?} is a purchase of another merchant"
-            )));
-        } else if txn.instant() < purchase.instant() {
-            decisions.push(reject(format!(
-                "ts is earlier than that of purchase {orig_text:?}"
-            )));
-        } else if i64::from(txn.business_day) - i64::from(purchase.business_day)
-            > i64::from(settings.refund_retention_days)
-        {
-            decisions.push(reject(format!(
-                "business date {} is more than refund_retention_days ({}) after purchase {orig_text:?} on {}",
-                calendar::format_date(txn.business_day),
-                settings.refund_retention_days,
-                calendar::format_date(purchase.business_day)
-            )));
-        } else {
-            grouped.push((purchase_index, index));
+        match reference_problem(
+            txn,
+            &orig_text,
+            purchase.merchant == txn.merchant,
+            purchase.instant(),
+            purchase.business_day,
+            settings,
+        ) {
+            Some(detail) => decisions.push(reject(detail)),
+            None => grouped.push((purchase_index, index)),
         }
     }
     // Each purchase's refunds and voids together, in (ts, file order) order.
     grouped.sort_unstable_by_key(|&(purchase, index)| {
         (purchase, parsed.txns[index as usize].instant(), index)
     });
+    let mut updates = Vec::new();
     for group in grouped.chunk_by(|a, b| a.0 == b.0) {
-        let purchase_index = group[0].0;
-        let purchase = &parsed.txns[purchase_index as usize];
-        let purchase_fee_fen = fee_fen[purchase_index as usize];
-        let mut voided = false;
-        let mut any_accepted = false;
-        let mut refunded_fen = 0i64;
-        let mut returned_fen = 0i64;
+        let purchase_key = group[0].0;
+        let original = if purchase_key & PRIOR_BIT != 0 {
+            let prior = &linked.prior[(purchase_key & !PRIOR_BIT) as usize];
+            let p = prior.entry.purchase.as_ref().expect("a prior purchase");
+            Original {
+                amount_fen: p.amount_fen,
+                business_day: prior.entry.business_day,
+                fee_fen: p.fee_fen,
+                voided: p.voided,
+                refunded_fen: p.refunded_fen,
+                fee_returned_fen: p.fee_returned_fen,
+            }
+        } else {
+            let purchase = &parsed.txns[purchase_key as usize];
+            Original {
+                amount_fen: purchase.amount_fen,
+                business_day: purchase.business_day,
+                fee_fen: fee_fen[purchase_key as usize],
+                voided: false,
+                refunded_fen: 0,
+                fee_returned_fen: 0,
+            }
+        };
+        let mut voided = original.voided;
+        let mut any_accepted = original.voided || original.refunded_fen > 0;
+        let mut refunded_fen = original.refunded_fen;
+        let mut returned_fen = original.fee_returned_fen;
         for &(_, index) in group {
             let txn = &parsed.txns[index as usize];
             let mut decision = RefDecision {
                 index,
-                purchase: purchase_index,
+                purchase: purchase_key,
                 outcome: None,
                 fee_returned_fen: 0,
                 voids_purchase: false,
@@ -364,18 +636,18 @@ fn decide_partition(
                         "the purchase already has an accepted refund or void".into(),
                     );
                 }
-                Kind::Void if txn.business_day != purchase.business_day => {
+                Kind::Void if txn.business_day != original.business_day => {
                     decision.outcome = reject(
                         RejectCode::BadVoid,
                         "a void must fall on its purchase's business date".into(),
                     );
                 }
-                Kind::Void if txn.amount_fen != purchase.amount_fen => {
+                Kind::Void if txn.amount_fen != original.amount_fen => {
                     decision.outcome = reject(
                         RejectCode::BadVoid,
                         format!(
                             "a void must carry its purchase's amount {}",
-                            money::format_fen(purchase.amount_fen.into())
+                            money::format_fen(original.amount_fen.into())
                         ),
                     );
                 }
@@ -388,13 +660,13 @@ fn decide_partition(
                     decision.outcome =
                         reject(RejectCode::BadReference, "the purchase was voided".into());
                 }
-                _ if refunded_fen + txn.amount_fen > purchase.amount_fen => {
+                _ if refunded_fen + txn.amount_fen > original.amount_fen => {
                     decision.outcome = reject(
                         RejectCode::RefundExceedsOriginal,
                         format!(
                             "refunds would total {}, more than the purchase's {}",
                             money::format_fen((refunded_fen + txn.amount_fen).into()),
-                            money::format_fen(purchase.amount_fen.into())
+                            money::format_fen(original.amount_fen.into())
                         ),
                     );
                 }
@@ -403,9 +675,9 @@ fn decide_partition(
                     refunded_fen += txn.amount_fen;
                     if settings.refund_fee == RefundFee::Proportional {
                         let returned_so_far = money::fee_returned_fen(
-                            purchase_fee_fen,
+                            original.fee_fen,
                             refunded_fen,
-                            purchase.amount_fen,
+                            original.amount_fen,
                             settings.rounding,
                         );
                         decision.fee_returned_fen = returned_so_far - returned_fen;
@@ -415,6 +687,15 @@ fn decide_partition(
             }
             decisions.push(decision);
         }
+        let changed = voided != original.voided || refunded_fen != original.refunded_fen;
+        if purchase_key & PRIOR_BIT != 0 && changed {
+            updates.push((
+                purchase_key & !PRIOR_BIT,
+                voided,
+                refunded_fen,
+                returned_fen,
+            ));
+        }
     }
-    decisions
+    (decisions, updates)
 }

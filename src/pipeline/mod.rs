@@ -4,6 +4,7 @@
 //! This module owns the order of the stages and the data handed between
 //! them. It must not format or write output files.
 
+pub mod carry;
 pub mod link;
 pub mod parse;
 pub mod stats;
@@ -18,6 +19,7 @@ use crate::ingest::txn::{Kind, RowContext};
 use crate::ingest::{Merchants, Reject};
 use crate::ledger::{self, DayTotals, MerchantInput, MerchantState, Row, Span};
 use crate::money;
+use crate::state::PriorState;
 pub use link::Linked;
 pub use parse::{Parsed, TxnFile};
 
@@ -32,6 +34,8 @@ pub struct Plan<'a> {
     /// Target bytes per parse chunk (`limits::CHUNK_BYTES_TARGET` in
     /// production; tests use tiny chunks to exercise the boundaries).
     pub chunk_bytes: usize,
+    /// The state the run starts from (`--state-in`).
+    pub prior: Option<&'a PriorState>,
 }
 
 /// Rows read, accepted and rejected in one input file.
@@ -74,7 +78,11 @@ pub struct Settled {
     /// Accepted adjustments, in line order.
     pub adjustments: Vec<Adjustment>,
     pub totals: Totals,
+    /// Each merchant's state at the end of the run, by merchant index.
     pub closing: Vec<MerchantState>,
+    /// Merchants of the starting state that master data no longer lists:
+    /// carried unchanged, so that no balance is dropped.
+    pub carried_over: Vec<(String, MerchantState)>,
     pub times: stats::StageTimes,
     pub latencies: stats::ChunkLatencies,
 }
@@ -93,17 +101,22 @@ impl Settled {
 /// Runs every stage and checks conservation. Nothing is written here.
 pub fn run(plan: &Plan) -> Result<Settled> {
     let settings = plan.settings;
+    let state_horizon = plan.prior.and_then(|prior| prior.horizon);
+    let context = RowContext {
+        settings,
+        merchants: plan.merchants,
+        through: plan.through,
+        state_horizon,
+    };
     let mut times = stats::StageTimes::default();
     let latencies = stats::ChunkLatencies::default();
     let mut parsed = times.time("parse", || {
-        let context = RowContext {
-            settings,
-            merchants: plan.merchants,
-            through: plan.through,
-        };
         parse::parse_files(&plan.txn_files, &context, plan.chunk_bytes, &latencies)
     });
-    let mut linked = times.time("link", || link::link(&parsed, settings, plan.merchants));
+    let prior_index = plan.prior.map(|prior| &prior.index);
+    let mut linked = times.time("link", || {
+        link::link(&parsed, settings, plan.merchants, prior_index)
+    })?;
 
     // The run's dates (RULES.md 2).
     let accepted_days = || {
@@ -115,7 +128,11 @@ pub fn run(plan: &Plan) -> Result<Settled> {
             .map(|(t, _)| t.business_day)
     };
     let horizon = plan.through.or_else(|| accepted_days().max());
-    let start = accepted_days().min();
+    // A run from a state starts the day after its horizon (RULES.md 2).
+    let start = match state_horizon {
+        Some(day) => Some(day + 1),
+        None => accepted_days().min(),
+    };
     let span = match (start, horizon) {
         (Some(start), Some(horizon)) if start <= horizon => Some(Span { start, horizon }),
         _ => None,
@@ -152,7 +169,10 @@ pub fn run(plan: &Plan) -> Result<Settled> {
             let input = MerchantInput {
                 index,
                 merchant: plan.merchants.get(index),
-                opening: MerchantState::new(),
+                opening: plan
+                    .prior
+                    .and_then(|prior| prior.merchant(&plan.merchants.get(index).id))
+                    .unwrap_or_default(),
                 days: days.of(index),
                 adjustments: adjustment_days.of(index),
                 purchased_in_run: purchased[index as usize],
@@ -193,14 +213,7 @@ pub fn run(plan: &Plan) -> Result<Settled> {
             let code = (*rejected)?;
             let detail = match details.binary_search_by_key(&(index as u32), |(i, _)| *i) {
                 Ok(at) => details[at].1.clone(),
-                Err(_) => link::describe_row_check(
-                    &parsed,
-                    txn,
-                    code,
-                    settings,
-                    plan.merchants,
-                    plan.through,
-                ),
+                Err(_) => link::describe_row_check(&parsed, txn, code, &context),
             };
             let id = String::from_utf8_lossy(parsed.txn_id(txn)).into_owned();
             Some(Reject {
@@ -237,12 +250,23 @@ pub fn run(plan: &Plan) -> Result<Settled> {
         rejects,
         span,
         start,
-        horizon,
+        horizon: horizon.or(state_horizon),
         txn_counts,
         adjustment_counts,
         adjustments,
         totals,
         closing,
+        carried_over: plan
+            .prior
+            .map(|prior| {
+                prior
+                    .merchants
+                    .iter()
+                    .filter(|(id, _)| plan.merchants.index_of(id.as_bytes()).is_none())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
         times,
         latencies,
     })
