@@ -1,0 +1,191 @@
+//! The state format (issue 5, RULES.md 6): a corrupt, truncated, foreign or
+//! missing state stops the next run with exit 2 and a message naming the
+//! file, before anything is written; `settle verify` checks every state
+//! file, the index segments included.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn settle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_settle"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .expect("settle runs")
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+/// Settles the bundled fixtures through 2026-11-07 into `out`.
+fn first_week(out: &Path) {
+    let result = settle(&[
+        "run",
+        "--config",
+        "fixtures/settle.toml",
+        "--merchants",
+        "fixtures/merchants.csv",
+        "--transactions",
+        "fixtures/transactions-week1.csv",
+        "fixtures/transactions-week2.csv",
+        "--through",
+        "2026-11-07",
+        "--out",
+        text(out),
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+/// The second week from `state`: (exit code, stderr, whether out exists).
+fn second_week(state: &Path, out: &Path) -> (i32, String, bool) {
+    let result = settle(&[
+        "run",
+        "--config",
+        "fixtures/settle.toml",
+        "--merchants",
+        "fixtures/merchants.csv",
+        "--transactions",
+        "fixtures/transactions-week2.csv",
+        "--state-in",
+        text(state),
+        "--out",
+        text(out),
+    ]);
+    (
+        result.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&result.stderr).into_owned(),
+        out.exists(),
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn segment_of(out: &Path) -> PathBuf {
+    std::fs::read_dir(out.join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .expect("a segment")
+}
+
+#[test]
+fn a_damaged_state_stops_the_run_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("week1");
+    first_week(&good);
+    // The good state works.
+    let (code, stderr, _) = second_week(&good, &dir.path().join("ok"));
+    assert_eq!(code, 0, "{stderr}");
+
+    type Damage = fn(&Path);
+    let damages: [(&str, Damage, &str); 8] = [
+        (
+            "a flipped byte in the manifest",
+            |out| flip(&out.join("state/manifest"), 200),
+            "state/manifest: the state cannot be read: its SHA-256 does not match",
+        ),
+        (
+            "a foreign manifest",
+            |out| std::fs::write(out.join("state/manifest"), "{\"hello\": 1}\n").unwrap(),
+            "not a settle state manifest",
+        ),
+        (
+            "a later format version",
+            |out| {
+                let path = out.join("state/manifest");
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::write(
+                    &path,
+                    text.replacen("settle-state 1 ", "settle-state 2 ", 1),
+                )
+                .unwrap();
+            },
+            "state format version \"2\"",
+        ),
+        (
+            "a flipped byte in merchants.csv",
+            |out| flip(&out.join("state/merchants.csv"), 120),
+            "state/merchants.csv: the state cannot be read: its SHA-256 differs",
+        ),
+        (
+            "a truncated segment",
+            |out| {
+                let path = segment_of(out);
+                let bytes = std::fs::read(&path).unwrap();
+                std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+            },
+            "where the manifest says",
+        ),
+        (
+            "a flipped byte in a segment's hash column",
+            |out| flip(&segment_of(out), 64 + 9),
+            "hash column checksum mismatch",
+        ),
+        (
+            "a missing segment",
+            |out| std::fs::remove_file(segment_of(out)).unwrap(),
+            ".seg: the state cannot be read",
+        ),
+        (
+            "no state folder at all",
+            |out| std::fs::remove_dir_all(out.join("state")).unwrap(),
+            "no settle state here",
+        ),
+    ];
+    for (what, damage, message) in damages {
+        let state = dir.path().join("damaged");
+        let out = dir.path().join("out");
+        let _ = std::fs::remove_dir_all(&state);
+        copy_dir(&good, &state);
+        damage(&state);
+        let (code, stderr, out_exists) = second_week(&state, &out);
+        assert_eq!(code, 2, "{what}: {stderr}");
+        assert!(stderr.contains(message), "{what}: {stderr}");
+        assert!(!out_exists, "{what}: nothing is written");
+    }
+}
+
+fn flip(path: &Path, at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn verify_checks_every_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("week1");
+    first_week(&out);
+    assert!(settle(&["verify", text(&out)]).status.success());
+    // A flip inside an index entry: a run notices only if it reads that
+    // entry, but verify reads every byte.
+    let segment = segment_of(&out);
+    let length = std::fs::metadata(&segment).unwrap().len() as usize;
+    flip(&segment, length / 2);
+    let result = settle(&["verify", text(&out)]);
+    assert_eq!(result.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&result.stdout).into_owned()
+        + &String::from_utf8_lossy(&result.stderr);
+    assert!(report.contains("size or CRC-32 differs"), "{report}");
+    // merchants.csv is listed in control.json with its SHA-256.
+    flip(&segment, length / 2);
+    flip(&out.join("state/merchants.csv"), 150);
+    let result = settle(&["verify", text(&out)]);
+    assert_eq!(result.status.code(), Some(1));
+}
