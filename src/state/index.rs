@@ -22,6 +22,7 @@ use hashbrown::HashMap;
 use rayon::prelude::*;
 
 use crate::calendar::Day;
+use crate::config::limits;
 use crate::error::{Error, Result};
 use crate::ingest::Source;
 use crate::ingest::txn::Card;
@@ -156,9 +157,13 @@ impl<W: Write> Checked<W> {
     }
 }
 
-/// Writes the entries `entry_at` gives for `sources` as a segment file at
-/// `path`, streaming, so that memory holds 16 bytes per entry and not the
-/// segment. Entries must have distinct ids.
+/// Writes the entries `entry_at` gives for `keys` (hash, source) as a
+/// segment file at `path`. Entries must have distinct ids.
+///
+/// The file is streamed in one pass over the entries, so that memory holds
+/// 16 bytes per entry and not the segment: the header, which needs the
+/// sizes and checksums, is written last over a placeholder, and the
+/// whole-file CRC is the header's combined with the rest's.
 pub fn write_segment<'a>(
     path: &Path,
     mut keys: Vec<(u64, u32)>,
@@ -169,34 +174,62 @@ pub fn write_segment<'a>(
         a.0.cmp(&b.0)
             .then_with(|| entry_at(a.1).id.cmp(entry_at(b.1).id))
     });
+    let io = |e| Error::io(format!("writing {}", path.display()), e);
+    let file = std::fs::File::create(path).map_err(io)?;
+    (&file).write_all(&[0u8; HEADER_BYTES]).map_err(io)?;
+    let mut out = Checked {
+        inner: std::io::BufWriter::with_capacity(1 << 20, &file),
+        crc: crc32fast::Hasher::new(),
+        bytes: 0,
+    };
 
-    // First pass: the sizes, name tables and checksums the header holds.
+    // The hash column, in blocks so that the CRC runs over long slices.
+    let mut hashes = crc32fast::Hasher::new();
+    for block in keys.chunks(1 << 14) {
+        let bytes: Vec<u8> = block
+            .iter()
+            .flat_map(|(hash, _)| hash.to_le_bytes())
+            .collect();
+        hashes.update(&bytes);
+        out.put(&bytes).map_err(io)?;
+    }
+    // The entries, naming merchants and categories as they come.
     let mut merchants = NameTable::default();
     let mut categories = NameTable::default();
     let mut ids_bytes = 0usize;
     let (mut first_day, mut last_day) = (Day::MAX, Day::MIN);
-    let mut hashes = crc32fast::Hasher::new();
-    for &(hash, source) in &keys {
+    for &(_, source) in &keys {
         let entry = entry_at(source);
-        ids_bytes += entry.id.len();
         first_day = first_day.min(entry.business_day);
         last_day = last_day.max(entry.business_day);
-        hashes.update(&hash.to_le_bytes());
         if let Some(p) = &entry.purchase {
             merchants.number(p.merchant_id);
             categories.number(p.category);
         }
+        let record = encode(&entry, ids_bytes as u32, &merchants, &categories);
+        out.put(&record).map_err(io)?;
+        ids_bytes += entry.id.len();
+        assert!(u32::try_from(ids_bytes).is_ok(), "segment ids too large");
     }
+    for &(_, source) in &keys {
+        out.put(entry_at(source).id).map_err(io)?;
+    }
+    let mut tail = Vec::new();
+    merchants.write(&mut tail);
+    categories.write(&mut tail);
+    out.put(&tail).map_err(io)?;
+    let Checked {
+        inner,
+        crc: rest_crc,
+        bytes: rest_bytes,
+    } = out;
+    inner.into_inner().map_err(|e| io(e.into_error()))?;
     if keys.is_empty() {
         (first_day, last_day) = (0, 0);
     }
-    assert!(u32::try_from(ids_bytes).is_ok(), "segment ids too large");
-    let mut tail = Vec::new();
-    merchants.write(&mut tail);
-    let merchant_table_bytes = tail.len();
-    categories.write(&mut tail);
-    let total_name_bytes = |table: &NameTable| table.names.iter().map(|n| n.len()).sum::<usize>();
 
+    let total_name_bytes =
+        |table: &NameTable| table.names.iter().map(|n| n.len()).sum::<usize>() as u32;
     let mut header = Vec::with_capacity(HEADER_BYTES);
     header.extend_from_slice(MAGIC);
     put_u32(&mut header, SEGMENT_VERSION);
@@ -205,47 +238,25 @@ pub fn write_segment<'a>(
     header.extend_from_slice(&last_day.to_le_bytes());
     put_u32(&mut header, ids_bytes as u32);
     put_u32(&mut header, merchants.names.len() as u32);
-    put_u32(&mut header, total_name_bytes(&merchants) as u32);
+    put_u32(&mut header, total_name_bytes(&merchants));
     put_u32(&mut header, categories.names.len() as u32);
-    put_u32(&mut header, total_name_bytes(&categories) as u32);
+    put_u32(&mut header, total_name_bytes(&categories));
     put_u32(&mut header, hashes.finalize());
     put_u32(&mut header, crc32fast::hash(&tail));
     let header_crc = crc32fast::hash(&header);
     put_u32(&mut header, header_crc);
     header.resize(HEADER_BYTES, 0);
-    debug_assert_eq!(
-        merchant_table_bytes,
-        4 * (merchants.names.len() + 1) + total_name_bytes(&merchants)
-    );
-
-    // Second pass: the file.
-    let io = |e| Error::io(format!("writing {}", path.display()), e);
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut out = Checked {
-        inner: std::io::BufWriter::with_capacity(1 << 20, file),
-        crc: crc32fast::Hasher::new(),
-        bytes: 0,
-    };
-    out.put(&header).map_err(io)?;
-    for &(hash, _) in &keys {
-        out.put(&hash.to_le_bytes()).map_err(io)?;
+    {
+        use std::io::{Seek, SeekFrom};
+        (&file).seek(SeekFrom::Start(0)).map_err(io)?;
+        (&file).write_all(&header).map_err(io)?;
     }
-    let mut id_offset = 0u32;
-    for &(_, source) in &keys {
-        let entry = entry_at(source);
-        let record = encode(&entry, id_offset, &merchants, &categories);
-        out.put(&record).map_err(io)?;
-        id_offset += entry.id.len() as u32;
-    }
-    for &(_, source) in &keys {
-        out.put(entry_at(source).id).map_err(io)?;
-    }
-    out.put(&tail).map_err(io)?;
-    let Checked { inner, crc, bytes } = out;
-    let file = inner.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&header);
+    crc.combine(&rest_crc);
     Ok(SegmentFacts {
-        bytes,
+        bytes: HEADER_BYTES as u64 + rest_bytes,
         crc32: crc.finalize(),
         entries: keys.len() as u64,
         first_day,
@@ -288,12 +299,14 @@ fn encode(
     record
 }
 
+/// The CRC-32 of an entry's record (its CRC field read as zero) and id.
 fn entry_crc(record: &[u8; ENTRY_BYTES], id: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&record[..20]);
-    hasher.update(&record[24..]);
-    hasher.update(id);
-    hasher.finalize()
+    let mut bytes = [0u8; ENTRY_BYTES + limits::TXN_ID_BYTES_MAX];
+    bytes[..ENTRY_BYTES].copy_from_slice(record);
+    bytes[20..24].fill(0);
+    let id = &id[..id.len().min(limits::TXN_ID_BYTES_MAX)];
+    bytes[ENTRY_BYTES..ENTRY_BYTES + id.len()].copy_from_slice(id);
+    crc32fast::hash(&bytes[..ENTRY_BYTES + id.len()])
 }
 
 /// An open segment: its bytes and where each part lies.
