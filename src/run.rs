@@ -68,7 +68,9 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         )
     })?;
     let settings = config::parse(&options.config, config_text)?;
-    let prior = options.state_in.as_deref().map(state::read).transpose()?;
+    let prior = times.time("state-in", || {
+        options.state_in.as_deref().map(state::read).transpose()
+    })?;
     if let (Some(through), Some(horizon)) =
         (options.through, prior.as_ref().and_then(|p| p.horizon))
         && through <= horizon
@@ -137,7 +139,7 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     };
     let mut settled = pool.install(|| pipeline::run(&plan))?;
     let staging = output::Staging::create(&options.out)?;
-    let state_files = times.time("state", || {
+    let state_files = times.time("state-out", || {
         pool.install(|| {
             pipeline::carry::write_state(
                 staging.path(),

@@ -35,6 +35,23 @@ impl Categories {
         &self.list[usize::from(index)]
     }
 
+    /// How many categories there are.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The index of the category with exactly this name.
+    pub fn position_of_name(&self, name: &[u8]) -> Option<u16> {
+        self.list
+            .iter()
+            .position(|c| c.name.as_bytes() == name)
+            .map(|i| i as u16)
+    }
+
     /// The index of the category with this name, else of the default.
     pub fn index_of_name(&self, name: &[u8]) -> u16 {
         self.list

@@ -33,3 +33,13 @@ pub(super) fn release(mapped: &memmap2::Mmap, range: std::ops::Range<usize>) {
         mapped.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len())
     };
 }
+
+/// Maps the pages of `range` in one call (MADV_POPULATE_READ) rather than
+/// one page fault at a time, for a range that will be read whole. A safe
+/// advice: a failure (an older kernel) only means the pages fault in as
+/// they are read.
+pub(super) fn populate(mapped: &memmap2::Mmap, range: std::ops::Range<usize>) {
+    if !range.is_empty() {
+        let _ = mapped.advise_range(memmap2::Advice::PopulateRead, range.start, range.len());
+    }
+}

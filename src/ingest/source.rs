@@ -52,6 +52,16 @@ impl Source {
     }
 }
 
+impl Source {
+    /// Maps `range` into memory now, in one call, before it is read whole.
+    /// A no-op for bytes read into memory.
+    pub fn populate(&self, range: std::ops::Range<usize>) {
+        if let Source::Mapped(mapped) = self {
+            super::mmap::populate(mapped, range);
+        }
+    }
+}
+
 impl Deref for Source {
     type Target = [u8];
 

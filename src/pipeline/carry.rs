@@ -16,7 +16,8 @@ use crate::ingest::txn::Kind;
 use crate::ledger::MerchantState;
 use crate::pipeline::Settled;
 use crate::pipeline::link::PRIOR_BIT;
-use crate::state::{self, Closing, Entry, PriorState, Purchase};
+use crate::state::{self, Closing, Entry, Names, NewEntry, PriorState, Purchase};
+use rayon::prelude::*;
 
 /// The end state's merchants: this run's, then those of the starting state
 /// that master data no longer lists (carried unchanged, so that no balance
@@ -45,11 +46,11 @@ pub fn closing_merchants<'a>(
 
 /// Writes the run's end state into `staging` and returns the small files
 /// (manifest, merchants) to publish with the rest.
-pub fn write_state(
+pub fn write_state<'a>(
     staging: &std::path::Path,
-    settled: &Settled,
-    merchants: &Merchants,
-    settings: &Settings,
+    settled: &'a Settled,
+    merchants: &'a Merchants,
+    settings: &'a Settings,
     prior: Option<&PriorState>,
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let parsed = &settled.parsed;
@@ -65,7 +66,7 @@ pub fn write_state(
         _ => false,
     };
 
-    // This run's refunds and voids, summed per purchase of this run.
+    // This run's refunds, summed per purchase of this run.
     let mut refunds: HashMap<u32, (i64, i64)> = HashMap::new();
     for (i, txn) in txns.iter().enumerate() {
         let purchase = linked.purchase_of[i];
@@ -76,38 +77,86 @@ pub fn write_state(
         }
     }
 
-    // Sources: a row of this run (the first with its id), or PRIOR_BIT | slot
-    // for an earlier purchase whose totals this run changed.
-    let mut keys: Vec<(u64, u32)> = txns
+    // Names are numbered by master data and configuration order, so that
+    // this run's entries need no lookup; an earlier purchase of a merchant
+    // or category no longer listed gets a number after them.
+    let mut names = Names {
+        merchants: merchants.all().iter().map(|m| m.id.as_bytes()).collect(),
+        categories: (0..settings.categories.len())
+            .map(|c| settings.categories.get(c as u16).name.as_bytes())
+            .collect(),
+    };
+    let mut extra: HashMap<&[u8], u32> = HashMap::new();
+    let mut number_of = |table: &mut Vec<&'a [u8]>, known: Option<u32>, name: &'a [u8]| {
+        known.unwrap_or_else(|| {
+            *extra.entry(name).or_insert_with(|| {
+                table.push(name);
+                (table.len() - 1) as u32
+            })
+        })
+    };
+    let mut updated: Vec<NewEntry> = Vec::new();
+    for p in linked
+        .prior
         .iter()
+        .filter(|p| p.changed && window(p.entry.business_day))
+    {
+        let purchase = p.entry.purchase.as_ref().map(|q| {
+            let merchant = number_of(
+                &mut names.merchants,
+                merchants.index_of(&q.merchant_id),
+                &q.merchant_id,
+            );
+            let category = number_of(
+                &mut names.categories,
+                settings
+                    .categories
+                    .position_of_name(&q.category)
+                    .map(u32::from),
+                &q.category,
+            );
+            Purchase {
+                merchant_id: merchant,
+                category,
+                card: q.card,
+                unix_s: q.unix_s,
+                nanos: q.nanos,
+                amount_fen: q.amount_fen,
+                fee_fen: q.fee_fen,
+                voided: q.voided,
+                refunded_fen: q.refunded_fen,
+                fee_returned_fen: q.fee_returned_fen,
+            }
+        });
+        updated.push(Entry {
+            hash: p.entry.hash,
+            id: &p.entry.id,
+            business_day: p.entry.business_day,
+            purchase,
+        });
+    }
+
+    // This run's entries: the first row of each id inside the window, in
+    // file order; then the earlier purchases this run changed.
+    let rows: Vec<u32> = txns
+        .par_iter()
         .enumerate()
         .filter(|(i, txn)| {
             linked.rejected[*i] != Some(RejectCode::DuplicateTxnId) && window(txn.business_day)
         })
-        .map(|(i, txn)| (txn.id_hash, i as u32))
+        .map(|(i, _)| i as u32)
         .collect();
-    keys.extend(
-        linked
-            .prior
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.changed && window(p.entry.business_day))
-            .map(|(slot, p)| (p.entry.hash, PRIOR_BIT | slot as u32)),
-    );
-    let entry_at = |source: u32| -> Entry<&[u8]> {
-        if source & PRIOR_BIT != 0 {
-            return linked.prior[(source & !PRIOR_BIT) as usize]
-                .entry
-                .borrowed();
-        }
-        let i = source as usize;
+    let entry_at = |index: usize| -> NewEntry {
+        let Some(&row) = rows.get(index) else {
+            return updated[index - rows.len()].clone();
+        };
+        let i = row as usize;
         let txn = &txns[i];
         let purchase = (txn.kind == Kind::Purchase && linked.accepted(i)).then(|| {
-            let (refunded_fen, fee_returned_fen) =
-                refunds.get(&source).copied().unwrap_or_default();
+            let (refunded_fen, fee_returned_fen) = refunds.get(&row).copied().unwrap_or_default();
             Purchase {
-                merchant_id: merchants.get(txn.merchant).id.as_bytes(),
-                category: settings.categories.get(linked.category[i]).name.as_bytes(),
+                merchant_id: txn.merchant,
+                category: u32::from(linked.category[i]),
                 card: txn.card,
                 unix_s: txn.unix_s,
                 nanos: txn.nanos,
@@ -142,5 +191,11 @@ pub fn write_state(
         kept,
         kept_dir: prior.map(|p| p.dir.as_path()),
     };
-    state::write(staging, &closing, keys, &entry_at)
+    state::write(
+        staging,
+        &closing,
+        &names,
+        rows.len() + updated.len(),
+        &entry_at,
+    )
 }

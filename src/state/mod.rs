@@ -17,10 +17,15 @@
 //! Reading a corrupt, truncated or foreign state is a usage error (exit 2)
 //! that names the file. This module must not decide rules or settle money.
 
+pub mod format;
 pub mod index;
+#[cfg(test)]
+mod tests;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use crate::calendar::{self, Day};
@@ -28,7 +33,9 @@ use crate::error::{Error, Result};
 use crate::ingest::csv::{Record, Tokenizer};
 use crate::ledger::{DepositStatus, MerchantState};
 use crate::output::control::sha256_hex;
-pub use index::{Entry, Index, Purchase, SegmentFacts};
+pub use format::{Entry, NewEntry, Purchase};
+pub use index::Index;
+pub use writer::{Names, SegmentFacts};
 
 /// The folder inside a run's output that holds its end state.
 pub const STATE_DIR: &str = "state";
@@ -135,26 +142,32 @@ pub fn read(prev_out: &Path) -> Result<PriorState> {
     }
     let merchants = parse_merchants(&merchants_path, &merchant_bytes)?;
 
-    let mut segments = Vec::new();
-    let mut opened = Vec::new();
-    for item in field("segments")?.as_array().into_iter().flatten() {
-        let record = segment_record(&manifest_path, item)?;
-        let path = dir.join(&record.file);
-        let length = std::fs::metadata(&path)
-            .map_err(|e| unreadable(&path, e))?
-            .len();
-        if length != record.facts.bytes {
-            return Err(unreadable(
-                &path,
-                format!(
-                    "{length} bytes where the manifest says {} (truncated?)",
-                    record.facts.bytes
-                ),
-            ));
-        }
-        opened.push(index::Segment::open(&path)?);
-        segments.push(record);
-    }
+    let segments: Vec<SegmentRecord> = field("segments")?
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| segment_record(&manifest_path, item))
+        .collect::<Result<_>>()?;
+    // Segments open in parallel: each reads its hash column.
+    let opened = segments
+        .par_iter()
+        .map(|record| {
+            let path = dir.join(&record.file);
+            let length = std::fs::metadata(&path)
+                .map_err(|e| unreadable(&path, e))?
+                .len();
+            if length != record.facts.bytes {
+                return Err(unreadable(
+                    &path,
+                    format!(
+                        "{length} bytes where the manifest says {} (truncated?)",
+                        record.facts.bytes
+                    ),
+                ));
+            }
+            index::Segment::open(&path)
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(PriorState {
         dir,
         horizon,
@@ -313,21 +326,23 @@ pub struct Closing<'a> {
     pub kept_dir: Option<&'a Path>,
 }
 
-/// Writes the end state into `staging/state/`: the run's own segment from
-/// `keys` and `entry_at` (see `index::write_segment`), the kept segments
-/// linked, then returns the manifest and merchants file, named under
-/// `state/`, for the caller to write with the other small files.
+/// Writes the end state into `staging/state/`: the run's own segment of
+/// entries `0..count` from `entry_at` (see `writer::write_segment`), the
+/// kept segments linked, then returns the manifest and merchants file,
+/// named under `state/`, for the caller to write with the other small
+/// files.
 pub fn write<'a>(
     staging: &Path,
     closing: &Closing,
-    keys: Vec<(u64, u32)>,
-    entry_at: &(impl Fn(u32) -> Entry<&'a [u8]> + Sync),
+    names: &Names,
+    count: usize,
+    entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let dir = staging.join(STATE_DIR);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let mut segments = Vec::new();
-    if !keys.is_empty() {
+    if count > 0 {
         // Named after the horizon and the chain's length: deterministic, so
         // a re-run gives the same bytes, and distinct from every kept one.
         let horizon = closing
@@ -339,7 +354,7 @@ pub fn write<'a>(
         } else {
             file
         };
-        let facts = index::write_segment(&dir.join(&file), keys, entry_at)?;
+        let facts = writer::write_segment(&dir.join(&file), names, count, entry_at)?;
         segments.push(SegmentRecord { file, facts });
     }
     for kept in &closing.kept {

@@ -1,0 +1,257 @@
+//! The byte layout of an index segment, shared by its writer and reader.
+//!
+//! ```text
+//! header      64 bytes   magic, version, counts, sizes, CRC-32s (below)
+//! hashes      8 × n      the id hashes, ascending
+//! positions   4 × n      for each sorted hash, the number of its record
+//! records     72 × n     one per entry, in the order the run wrote them
+//! ids         bytes      the ids, in record order
+//! names       bytes      merchant table, then category table: offsets, bytes
+//! ```
+//!
+//! Records are in the order the run produced them (its file order), so that
+//! writing is a sequential, parallel pass; only the small hash and position
+//! columns are sorted. This module must not do I/O.
+
+use crate::calendar::Day;
+use crate::config::limits;
+use crate::ingest::txn::Card;
+
+pub const MAGIC: &[u8; 8] = b"SETLIDX\0";
+/// The segment layout version this engine writes and reads.
+pub const SEGMENT_VERSION: u32 = 2;
+pub const HEADER_BYTES: usize = 64;
+pub const RECORD_BYTES: usize = 72;
+/// Entries in one segment: positions and offsets are `u32`.
+pub const SEGMENT_ENTRIES_MAX: usize = (u32::MAX as usize) / RECORD_BYTES;
+
+const FLAG_PURCHASE: u8 = 1;
+const FLAG_VOIDED: u8 = 2;
+const FLAG_CREDIT: u8 = 4;
+
+/// Where each part of a segment of `count` entries starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub count: usize,
+    pub positions_at: usize,
+    pub records_at: usize,
+    pub ids_at: usize,
+}
+
+impl Layout {
+    pub fn new(count: usize) -> Layout {
+        Layout {
+            count,
+            positions_at: HEADER_BYTES + 8 * count,
+            records_at: HEADER_BYTES + 12 * count,
+            ids_at: HEADER_BYTES + (12 + RECORD_BYTES) * count,
+        }
+    }
+}
+
+/// The header's fields after the magic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    pub version: u32,
+    pub count: u32,
+    pub first_day: Day,
+    pub last_day: Day,
+    pub ids_bytes: u32,
+    pub merchant_count: u32,
+    pub merchant_bytes: u32,
+    pub category_count: u32,
+    pub category_bytes: u32,
+    /// CRC-32 of the hash column.
+    pub hashes_crc: u32,
+    /// CRC-32 of the name tables.
+    pub names_crc: u32,
+}
+
+/// The header's bytes up to its own CRC, then the CRC.
+const HEADER_CRC_AT: usize = 52;
+
+pub fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+pub fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+impl Header {
+    pub fn encode(&self) -> [u8; HEADER_BYTES] {
+        let mut out = [0u8; HEADER_BYTES];
+        out[..8].copy_from_slice(MAGIC);
+        let fields = [
+            self.version,
+            self.count,
+            self.first_day as u32,
+            self.last_day as u32,
+            self.ids_bytes,
+            self.merchant_count,
+            self.merchant_bytes,
+            self.category_count,
+            self.category_bytes,
+            self.hashes_crc,
+            self.names_crc,
+        ];
+        for (k, value) in fields.iter().enumerate() {
+            out[8 + 4 * k..12 + 4 * k].copy_from_slice(&value.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&out[..HEADER_CRC_AT]);
+        out[HEADER_CRC_AT..HEADER_CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Reads a header; `Err` says why it is not one.
+    pub fn decode(bytes: &[u8]) -> Result<Header, &'static str> {
+        if bytes.len() < HEADER_BYTES || &bytes[..8] != MAGIC {
+            return Err("no segment header");
+        }
+        if crc32fast::hash(&bytes[..HEADER_CRC_AT]) != u32_at(bytes, HEADER_CRC_AT) {
+            return Err("header checksum mismatch");
+        }
+        let field = |k: usize| u32_at(bytes, 8 + 4 * k);
+        Ok(Header {
+            version: field(0),
+            count: field(1),
+            first_day: field(2) as i32,
+            last_day: field(3) as i32,
+            ids_bytes: field(4),
+            merchant_count: field(5),
+            merchant_bytes: field(6),
+            category_count: field(7),
+            category_bytes: field(8),
+            hashes_crc: field(9),
+            names_crc: field(10),
+        })
+    }
+}
+
+/// What later rows need of an accepted purchase. `N` names a merchant or
+/// category: a number into the segment's tables when written, the bytes
+/// when read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purchase<N = Vec<u8>> {
+    pub merchant_id: N,
+    /// The category the purchase was charged under.
+    pub category: N,
+    pub card: Card,
+    pub unix_s: i64,
+    pub nanos: u32,
+    pub amount_fen: i64,
+    pub fee_fen: i64,
+    pub voided: bool,
+    pub refunded_fen: i64,
+    pub fee_returned_fen: i64,
+}
+
+/// One id of the index: `I` holds the id's bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry<I = Vec<u8>, N = Vec<u8>> {
+    pub hash: u64,
+    pub id: I,
+    pub business_day: Day,
+    /// `Some` for an accepted purchase; `None` for any other row's id.
+    pub purchase: Option<Purchase<N>>,
+}
+
+/// An entry as a run writes it: id borrowed, names numbered.
+pub type NewEntry<'a> = Entry<&'a [u8], u32>;
+
+/// The CRC-32 of a record (its CRC field read as zero) and its id.
+pub fn record_crc(record: &[u8; RECORD_BYTES], id: &[u8]) -> u32 {
+    let mut bytes = [0u8; RECORD_BYTES + limits::TXN_ID_BYTES_MAX];
+    bytes[..RECORD_BYTES].copy_from_slice(record);
+    bytes[28..32].fill(0);
+    let id = &id[..id.len().min(limits::TXN_ID_BYTES_MAX)];
+    bytes[RECORD_BYTES..RECORD_BYTES + id.len()].copy_from_slice(id);
+    crc32fast::hash(&bytes[..RECORD_BYTES + id.len()])
+}
+
+/// One entry's record, its id at `id_offset` in the ids area.
+pub fn encode(entry: &NewEntry, id_offset: u32) -> [u8; RECORD_BYTES] {
+    let mut record = [0u8; RECORD_BYTES];
+    record[0..8].copy_from_slice(&entry.hash.to_le_bytes());
+    record[8..12].copy_from_slice(&entry.business_day.to_le_bytes());
+    record[13] = entry.id.len() as u8;
+    record[16..20].copy_from_slice(&id_offset.to_le_bytes());
+    if let Some(p) = &entry.purchase {
+        let mut flags = FLAG_PURCHASE;
+        if p.voided {
+            flags |= FLAG_VOIDED;
+        }
+        if p.card == Card::Credit {
+            flags |= FLAG_CREDIT;
+        }
+        record[12] = flags;
+        record[14..16].copy_from_slice(&(p.category as u16).to_le_bytes());
+        record[20..24].copy_from_slice(&p.merchant_id.to_le_bytes());
+        record[24..28].copy_from_slice(&p.nanos.to_le_bytes());
+        record[32..40].copy_from_slice(&p.unix_s.to_le_bytes());
+        record[40..48].copy_from_slice(&p.amount_fen.to_le_bytes());
+        record[48..56].copy_from_slice(&p.fee_fen.to_le_bytes());
+        record[56..64].copy_from_slice(&p.refunded_fen.to_le_bytes());
+        record[64..72].copy_from_slice(&p.fee_returned_fen.to_le_bytes());
+    }
+    let crc = record_crc(&record, entry.id);
+    record[28..32].copy_from_slice(&crc.to_le_bytes());
+    record
+}
+
+/// A record's fields, names still numbered; its id is located by
+/// `id_offset` and `id_len`.
+pub struct Decoded {
+    pub hash: u64,
+    pub business_day: Day,
+    pub id_offset: usize,
+    pub id_len: usize,
+    pub crc: u32,
+    pub purchase: Option<Purchase<u32>>,
+}
+
+pub fn decode(record: &[u8; RECORD_BYTES]) -> Decoded {
+    let flags = record[12];
+    let i64_at = |at: usize| u64_at(record, at) as i64;
+    Decoded {
+        hash: u64_at(record, 0),
+        business_day: u32_at(record, 8) as i32,
+        id_offset: u32_at(record, 16) as usize,
+        id_len: usize::from(record[13]),
+        crc: u32_at(record, 28),
+        purchase: (flags & FLAG_PURCHASE != 0).then(|| Purchase {
+            merchant_id: u32_at(record, 20),
+            category: u32::from(u16::from_le_bytes([record[14], record[15]])),
+            card: if flags & FLAG_CREDIT != 0 {
+                Card::Credit
+            } else {
+                Card::Debit
+            },
+            unix_s: i64_at(32),
+            nanos: u32_at(record, 24),
+            amount_fen: i64_at(40),
+            fee_fen: i64_at(48),
+            voided: flags & FLAG_VOIDED != 0,
+            refunded_fen: i64_at(56),
+            fee_returned_fen: i64_at(64),
+        }),
+    }
+}
+
+/// Encodes a name table: `count + 1` offsets, then the bytes.
+pub fn encode_names(names: &[&[u8]], out: &mut Vec<u8>) {
+    let mut offset = 0u32;
+    out.extend_from_slice(&offset.to_le_bytes());
+    for name in names {
+        offset += name.len() as u32;
+        out.extend_from_slice(&offset.to_le_bytes());
+    }
+    for name in names {
+        out.extend_from_slice(name);
+    }
+}
+
+/// Bytes of an encoded name table.
+pub fn names_bytes(names: &[&[u8]]) -> usize {
+    4 * (names.len() + 1) + names.iter().map(|n| n.len()).sum::<usize>()
+}

@@ -1,0 +1,185 @@
+//! Segments written and read back: lookups, the newest entry deciding,
+//! hash collisions, and damage caught.
+
+use super::format::{Entry, HEADER_BYTES, NewEntry, Purchase};
+use super::index::{Index, Segment};
+use super::writer::{Names, write_segment};
+use crate::calendar::Day;
+use crate::ingest::txn::{Card, id_hash};
+
+fn entry(id: &str, day: Day, purchase: bool) -> Entry {
+    Entry {
+        hash: id_hash(id.as_bytes()),
+        id: id.as_bytes().to_vec(),
+        business_day: day,
+        purchase: purchase.then(|| Purchase {
+            merchant_id: b"M1".to_vec(),
+            category: b"general".to_vec(),
+            card: Card::Credit,
+            unix_s: 1_700_000_000,
+            nanos: 250,
+            amount_fen: 10_000,
+            fee_fen: 49,
+            voided: false,
+            refunded_fen: 6_000,
+            fee_returned_fen: 29,
+        }),
+    }
+}
+
+/// The entry as a writer takes it, with "M1" and "general" numbered 1 and 0.
+fn new_entry(e: &Entry) -> NewEntry<'_> {
+    Entry {
+        hash: e.hash,
+        id: &e.id,
+        business_day: e.business_day,
+        purchase: e.purchase.as_ref().map(|p| Purchase {
+            merchant_id: 1,
+            category: 0,
+            card: p.card,
+            unix_s: p.unix_s,
+            nanos: p.nanos,
+            amount_fen: p.amount_fen,
+            fee_fen: p.fee_fen,
+            voided: p.voided,
+            refunded_fen: p.refunded_fen,
+            fee_returned_fen: p.fee_returned_fen,
+        }),
+    }
+}
+
+/// Writes `entries` as a segment in a new folder and opens it.
+fn written(entries: &[Entry]) -> (tempfile::TempDir, std::path::PathBuf, Segment) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.seg");
+    let names = Names {
+        merchants: vec![b"M0", b"M1"],
+        categories: vec![b"general"],
+    };
+    let facts = write_segment(&path, &names, entries.len(), &|i| new_entry(&entries[i])).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(facts.bytes, bytes.len() as u64);
+    assert_eq!(facts.crc32, crc32fast::hash(&bytes));
+    let opened = Segment::open(&path).unwrap();
+    (dir, path, opened)
+}
+
+fn lookup(index: &Index, ids: &[&str]) -> Vec<(u32, Entry)> {
+    let mut queries: Vec<(u64, u32)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id_hash(id.as_bytes()), i as u32))
+        .collect();
+    index
+        .lookup(&mut queries, &|q| ids[q as usize].as_bytes())
+        .unwrap()
+}
+
+#[test]
+fn a_segment_round_trips_and_the_newest_entry_decides() {
+    let (_d1, _, old) = written(&[entry("P1", 10, true), entry("R1", 11, false)]);
+    let mut updated = entry("P1", 10, true);
+    updated.purchase.as_mut().unwrap().refunded_fen = 10_000;
+    let (_d2, _, new) = written(&[updated.clone(), entry("Q9", 12, true)]);
+    let index = Index {
+        segments: vec![new, old],
+        first_day: 11,
+    };
+    let ids = ["P1", "R1", "nope", "Q9"];
+    // P1's business date (10) has left the index (first day 11).
+    let hits = lookup(&index, &ids);
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0], (1, entry("R1", 11, false)));
+    assert_eq!(hits[1], (3, entry("Q9", 12, true)));
+    let index = Index {
+        first_day: 0,
+        ..index
+    };
+    assert_eq!(lookup(&index, &ids)[0], (0, updated));
+}
+
+#[test]
+fn equal_hashes_are_told_apart_by_their_ids() {
+    // Two ids forced onto one hash: each query finds only its own.
+    let mut a = entry("A", 1, false);
+    let mut b = entry("B", 2, true);
+    a.hash = 7;
+    b.hash = 7;
+    let (_d, _, segment) = written(&[a.clone(), b.clone()]);
+    let index = Index {
+        segments: vec![segment],
+        first_day: 0,
+    };
+    let ids = ["B", "A", "C"];
+    let mut queries = vec![(7, 0), (7, 1), (7, 2)];
+    let hits = index
+        .lookup(&mut queries, &|q| ids[q as usize].as_bytes())
+        .unwrap();
+    assert_eq!(hits, vec![(0, b), (1, a)]);
+}
+
+#[test]
+fn damage_is_caught() {
+    let entries: Vec<Entry> = (0..100).map(|i| entry(&format!("T{i}"), 5, true)).collect();
+    let (_d, path, _) = written(&entries);
+    let original = std::fs::read(&path).unwrap();
+    let index_of = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        Segment::open(&path).map(|segment| Index {
+            segments: vec![segment],
+            first_day: 0,
+        })
+    };
+    // The header and the hash column are checked when a segment opens.
+    for at in [3, 20, HEADER_BYTES + 17] {
+        let mut bytes = original.clone();
+        bytes[at] ^= 0x40;
+        assert!(index_of(&bytes).is_err(), "flip at {at} not caught");
+    }
+    // A record, a position or a name is checked when a lookup reaches it.
+    let ids: Vec<String> = (0..100).map(|i| format!("T{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for at in [
+        HEADER_BYTES + 800 + 4 * 50 + 1,    // a position
+        HEADER_BYTES + 1200 + 72 * 50 + 41, // an amount in a record
+        HEADER_BYTES + 1200 + 72 * 100 + 5, // an id
+        original.len() - 1,                 // a name
+    ] {
+        let mut bytes = original.clone();
+        bytes[at] ^= 0x01;
+        let index = index_of(&bytes).expect("opens");
+        let mut queries: Vec<(u64, u32)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id_hash(id.as_bytes()), i as u32))
+            .collect();
+        assert!(
+            index
+                .lookup(&mut queries, &|q| ids[q as usize].as_bytes())
+                .is_err(),
+            "flip at {at} not caught"
+        );
+    }
+    // Truncation is caught.
+    assert!(index_of(&original[..original.len() - 5]).is_err());
+}
+
+#[test]
+fn lookups_find_every_id_among_many() {
+    // More entries than one writer block, so blocks and their offsets join.
+    let entries: Vec<Entry> = (0..70_000)
+        .map(|i| entry(&format!("T{i}"), i % 30, i % 3 == 0))
+        .collect();
+    let (_d, _, segment) = written(&entries);
+    let index = Index {
+        segments: vec![segment],
+        first_day: 0,
+    };
+    let ids: Vec<String> = (0..50_000).map(|i| format!("T{}", i * 2)).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let hits = lookup(&index, &ids);
+    assert_eq!(hits.len(), 35_000);
+    for (query, found) in hits {
+        assert_eq!(found, entries[query as usize * 2]);
+    }
+}
