@@ -191,11 +191,16 @@ pub fn write_state<'a>(
         kept,
         kept_dir: prior.map(|p| p.dir.as_path()),
     };
+    let hash_at = |index: usize| match rows.get(index) {
+        Some(&row) => txns[row as usize].id_hash,
+        None => updated[index - rows.len()].hash,
+    };
     state::write(
         staging,
         &closing,
         &names,
         rows.len() + updated.len(),
         &entry_at,
+        &hash_at,
     )
 }

@@ -337,6 +337,7 @@ pub fn write<'a>(
     names: &Names,
     count: usize,
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
+    hash_at: &(impl Fn(usize) -> u64 + Sync),
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let dir = staging.join(STATE_DIR);
     std::fs::create_dir_all(&dir)
@@ -354,7 +355,7 @@ pub fn write<'a>(
         } else {
             file
         };
-        let facts = writer::write_segment(&dir.join(&file), names, count, entry_at)?;
+        let facts = writer::write_segment(&dir.join(&file), names, count, entry_at, hash_at)?;
         segments.push(SegmentRecord { file, facts });
     }
     for kept in &closing.kept {

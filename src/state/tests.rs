@@ -56,7 +56,14 @@ fn written(entries: &[Entry]) -> (tempfile::TempDir, std::path::PathBuf, Segment
         merchants: vec![b"M0", b"M1"],
         categories: vec![b"general"],
     };
-    let facts = write_segment(&path, &names, entries.len(), &|i| new_entry(&entries[i])).unwrap();
+    let facts = write_segment(
+        &path,
+        &names,
+        entries.len(),
+        &|i| new_entry(&entries[i]),
+        &|i| entries[i].hash,
+    )
+    .unwrap();
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(facts.bytes, bytes.len() as u64);
     assert_eq!(facts.crc32, crc32fast::hash(&bytes));

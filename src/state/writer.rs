@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 const BLOCK_ENTRIES: usize = 1 << 15;
 /// Blocks in flight at once, which bounds the writer's memory.
 const BLOCKS_IN_FLIGHT_MAX: usize = 16;
+/// The sorted columns are built in this many passes, each over the hashes
+/// whose top bits select it, so that at most a quarter of the sort keys is
+/// in memory at once.
+const SORT_PASSES: u64 = 4;
 
 /// What a written segment is: the manifest lists these facts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,16 +48,18 @@ struct Scan {
     ids_bytes: usize,
     first_day: Day,
     last_day: Day,
-    keys: Vec<(u64, u32)>,
 }
 
 /// Writes entries `0..count`, as `entry_at` gives them, as a segment at
-/// `path`. Entries must have distinct ids.
+/// `path`. `hash_at(i)` must equal `entry_at(i).hash` and be cheap: the
+/// sorted columns are built from it in several passes. Entries must have
+/// distinct ids.
 pub fn write_segment<'a>(
     path: &Path,
     names: &Names,
     count: usize,
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
+    hash_at: &(impl Fn(usize) -> u64 + Sync),
 ) -> Result<SegmentFacts> {
     assert!(count <= SEGMENT_ENTRIES_MAX, "segment too large");
     let io = |e| Error::io(format!("writing {}", path.display()), e);
@@ -64,8 +70,8 @@ pub fn write_segment<'a>(
         .map(|start| start..(start + BLOCK_ENTRIES).min(count))
         .collect();
 
-    // First pass, in parallel and in the run's order: sort keys, id sizes
-    // (for each block's offset into the ids area) and the date range.
+    // First pass, in parallel and in the run's order: id sizes (for each
+    // block's offset into the ids area) and the date range.
     let scans: Vec<Scan> = blocks
         .par_iter()
         .map(|block| {
@@ -73,14 +79,12 @@ pub fn write_segment<'a>(
                 ids_bytes: 0,
                 first_day: Day::MAX,
                 last_day: Day::MIN,
-                keys: Vec::with_capacity(block.len()),
             };
             for index in block.clone() {
                 let entry = entry_at(index);
                 scan.ids_bytes += entry.id.len();
                 scan.first_day = scan.first_day.min(entry.business_day);
                 scan.last_day = scan.last_day.max(entry.business_day);
-                scan.keys.push((entry.hash, index as u32));
             }
             scan
         })
@@ -99,7 +103,6 @@ pub fn write_segment<'a>(
     } else {
         (first_day, last_day)
     };
-    let mut keys: Vec<(u64, u32)> = scans.into_iter().flat_map(|s| s.keys).collect();
 
     // Second pass: records and ids, block by block at their final offsets;
     // the CRCs of the blocks combine in file order.
@@ -139,24 +142,44 @@ pub fn write_segment<'a>(
         }
     }
 
-    // The sorted columns: hashes, and for each the number of its record.
-    keys.par_sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| entry_at(a.1 as usize).id.cmp(entry_at(b.1 as usize).id))
-    });
-    let hashes: Vec<u8> = keys
-        .iter()
-        .flat_map(|(hash, _)| hash.to_le_bytes())
-        .collect();
-    let positions: Vec<u8> = keys
-        .iter()
-        .flat_map(|(_, index)| index.to_le_bytes())
-        .collect();
-    drop(keys);
-    file.write_all_at(&hashes, HEADER_BYTES as u64)
-        .map_err(io)?;
-    file.write_all_at(&positions, layout.positions_at as u64)
-        .map_err(io)?;
+    // The sorted columns: hashes, and for each the number of its record,
+    // a quarter of the hash space per pass, written in blocks.
+    let mut hashes_crc = crc32fast::Hasher::new();
+    let mut positions_crc = crc32fast::Hasher::new();
+    let mut written = 0usize;
+    for pass in 0..SORT_PASSES {
+        let mut keys: Vec<(u64, u32)> = blocks
+            .par_iter()
+            .flat_map_iter(|block| {
+                block.clone().filter_map(|index| {
+                    let hash = hash_at(index);
+                    (hash >> 62 == pass).then_some((hash, index as u32))
+                })
+            })
+            .collect();
+        keys.par_sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| entry_at(a.1 as usize).id.cmp(entry_at(b.1 as usize).id))
+        });
+        for block in keys.chunks(BLOCK_ENTRIES) {
+            let hashes: Vec<u8> = block
+                .iter()
+                .flat_map(|(hash, _)| hash.to_le_bytes())
+                .collect();
+            let positions: Vec<u8> = block
+                .iter()
+                .flat_map(|(_, index)| index.to_le_bytes())
+                .collect();
+            file.write_all_at(&hashes, (HEADER_BYTES + 8 * written) as u64)
+                .map_err(io)?;
+            file.write_all_at(&positions, (layout.positions_at + 4 * written) as u64)
+                .map_err(io)?;
+            hashes_crc.update(&hashes);
+            positions_crc.update(&positions);
+            written += block.len();
+        }
+    }
+    assert_eq!(written, count, "every entry is in one sort pass");
     let mut tables = Vec::with_capacity(
         format::names_bytes(&names.merchants) + format::names_bytes(&names.categories),
     );
@@ -176,7 +199,7 @@ pub fn write_segment<'a>(
         merchant_bytes: name_bytes(&names.merchants),
         category_count: names.categories.len() as u32,
         category_bytes: name_bytes(&names.categories),
-        hashes_crc: crc32fast::hash(&hashes),
+        hashes_crc: hashes_crc.clone().finalize(),
         names_crc: crc32fast::hash(&tables),
     }
     .encode();
@@ -184,9 +207,9 @@ pub fn write_segment<'a>(
     file.sync_all().map_err(io)?;
 
     let mut crc = crc32fast::Hasher::new();
-    for part in [&header[..], &hashes[..], &positions[..]] {
-        crc.update(part);
-    }
+    crc.update(&header);
+    crc.combine(&hashes_crc);
+    crc.combine(&positions_crc);
     crc.combine(&records_crc);
     crc.combine(&ids_crc);
     crc.update(&tables);
