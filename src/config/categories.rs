@@ -112,7 +112,7 @@ pub(super) fn parse(
                 ));
             }
         };
-        let key = |field: &str| format!("category[{position}] ({name}).{field}");
+        let key = |field: &str| format!("category[{position}] ({}).{field}", super::shown(&name));
         if let Some(unknown) = table.keys().find(|k| {
             ![
                 "name",
@@ -125,7 +125,10 @@ pub(super) fn parse(
             ]
             .contains(&k.as_str())
         }) {
-            return Err(doc.error(&key(unknown), "is not a known category setting"));
+            return Err(doc.error(
+                &key(&super::shown(unknown)),
+                "is not a known category setting",
+            ));
         }
         if list.iter().any(|c: &Category| c.name == name) {
             return Err(doc.error(&key("name"), "names a category twice"));

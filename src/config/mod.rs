@@ -189,7 +189,9 @@ impl Doc<'_> {
 
     fn reject_unknown(&self, table: &toml::Table, prefix: &str, known: &[&str]) -> Result<()> {
         match table.keys().find(|key| !known.contains(&key.as_str())) {
-            Some(key) => Err(self.error(&format!("{prefix}{key}"), "is not a known setting")),
+            Some(key) => {
+                Err(self.error(&format!("{prefix}{}", shown(key)), "is not a known setting"))
+            }
             None => Ok(()),
         }
     }
@@ -289,3 +291,15 @@ impl Doc<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// A key or name as an error message shows it: quoted when it is empty or
+/// holds a control character or a space at either end, so that the message
+/// stays on one line and says which key it means.
+pub(crate) fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !name.is_empty() && !name.chars().any(char::is_control) && name.trim() == name;
+    if plain {
+        name.into()
+    } else {
+        format!("{name:?}").into()
+    }
+}

@@ -93,3 +93,29 @@ fn errors_name_the_key() {
     );
     assert!(error_text("timezone = ").contains("(syntax)"));
 }
+
+#[test]
+fn an_empty_or_multi_line_key_is_quoted_in_the_message() {
+    // Found by the config_loader fuzz target (fuzz/regressions/config_loader/empty-key.toml):
+    // the message read "settle.toml: : is not a known setting".
+    let message = error_text(&format!("''=''\n{BASE}"));
+    assert!(
+        message.contains(r#""": is not a known setting"#),
+        "{message}"
+    );
+    let message = error_text(&format!("{BASE}''=''\n"));
+    assert!(
+        message.contains(r#"(general)."": is not a known category setting"#),
+        "{message}"
+    );
+    let message = error_text(&format!("\"a\\nb\" = 1\n{BASE}"));
+    assert!(!message.contains('\n'), "{message}");
+    assert!(message.contains(r#""a\nb""#), "{message}");
+    let named = BASE.replace("name = \"general\"", "name = \"x\\ny\"");
+    let named = named.replace("credit_rate = \"0.0049\"", "credit_rate = \"0.0050\"");
+    let message = error_text(&named);
+    assert!(
+        message.contains(r#"category[1] ("x\ny").credit_rate"#),
+        "{message}"
+    );
+}
