@@ -115,18 +115,7 @@ pub fn write_state<'a>(
                     .map(u32::from),
                 &q.category,
             );
-            Purchase {
-                merchant_id: merchant,
-                category,
-                card: q.card,
-                unix_s: q.unix_s,
-                nanos: q.nanos,
-                amount_fen: q.amount_fen,
-                fee_fen: q.fee_fen,
-                voided: q.voided,
-                refunded_fen: q.refunded_fen,
-                fee_returned_fen: q.fee_returned_fen,
-            }
+            q.renamed(merchant, category)
         });
         updated.push(Entry {
             hash: p.entry.hash,

@@ -146,6 +146,24 @@ pub struct Purchase<N = Vec<u8>> {
     pub fee_returned_fen: i64,
 }
 
+impl<N> Purchase<N> {
+    /// The same purchase under other names (numbers for bytes, or back).
+    pub fn renamed<M>(&self, merchant_id: M, category: M) -> Purchase<M> {
+        Purchase {
+            merchant_id,
+            category,
+            card: self.card,
+            unix_s: self.unix_s,
+            nanos: self.nanos,
+            amount_fen: self.amount_fen,
+            fee_fen: self.fee_fen,
+            voided: self.voided,
+            refunded_fen: self.refunded_fen,
+            fee_returned_fen: self.fee_returned_fen,
+        }
+    }
+}
+
 /// One id of the index: `I` holds the id's bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry<I = Vec<u8>, N = Vec<u8>> {

@@ -157,26 +157,13 @@ impl Segment {
         let (_, decoded, id) = self.checked(sorted)?;
         let purchase = match decoded.purchase {
             None => None,
-            Some(p) => Some(format::Purchase {
-                merchant_id: self.name_at(
-                    self.merchants_at,
-                    self.header.merchant_count,
-                    p.merchant_id,
-                )?,
-                category: self.name_at(
-                    self.categories_at,
-                    self.header.category_count,
-                    p.category,
-                )?,
-                card: p.card,
-                unix_s: p.unix_s,
-                nanos: p.nanos,
-                amount_fen: p.amount_fen,
-                fee_fen: p.fee_fen,
-                voided: p.voided,
-                refunded_fen: p.refunded_fen,
-                fee_returned_fen: p.fee_returned_fen,
-            }),
+            Some(p) => {
+                let merchant =
+                    self.name_at(self.merchants_at, self.header.merchant_count, p.merchant_id)?;
+                let category =
+                    self.name_at(self.categories_at, self.header.category_count, p.category)?;
+                Some(p.renamed(merchant, category))
+            }
         };
         Ok(Entry {
             hash: decoded.hash,

@@ -33,18 +33,7 @@ fn new_entry(e: &Entry) -> NewEntry<'_> {
         hash: e.hash,
         id: &e.id,
         business_day: e.business_day,
-        purchase: e.purchase.as_ref().map(|p| Purchase {
-            merchant_id: 1,
-            category: 0,
-            card: p.card,
-            unix_s: p.unix_s,
-            nanos: p.nanos,
-            amount_fen: p.amount_fen,
-            fee_fen: p.fee_fen,
-            voided: p.voided,
-            refunded_fen: p.refunded_fen,
-            fee_returned_fen: p.fee_returned_fen,
-        }),
+        purchase: e.purchase.as_ref().map(|p| p.renamed(1, 0)),
     }
 }
 
