@@ -40,24 +40,34 @@ fn has_data(dir: &Path) -> bool {
         .all(|name| dir.join(name).is_file())
 }
 
-/// The digest of a published folder: every file's name and SHA-256.
+/// The digest of a published folder: every file's relative name and
+/// SHA-256, the `state/` folder included.
 fn folder_digest(dir: &Path) -> Result<String> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut listing = String::new();
+    list_digests(dir, "", &mut listing)?;
+    Ok(sha256_hex(listing.as_bytes()))
+}
+
+fn list_digests(dir: &Path, prefix: &str, listing: &mut String) -> Result<()> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .collect();
-    names.sort();
-    let mut listing = String::new();
-    for path in names {
-        let bytes = std::fs::read(&path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    paths.sort();
+    for path in paths {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        listing.push_str(&format!("{name} {}\n", sha256_hex(&bytes)));
+        if path.is_dir() {
+            list_digests(&path, &format!("{prefix}{name}/"), listing)?;
+            continue;
+        }
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        listing.push_str(&format!("{prefix}{name} {}\n", sha256_hex(&bytes)));
     }
-    Ok(sha256_hex(listing.as_bytes()))
+    Ok(())
 }
 
 /// Runs the benchmark.

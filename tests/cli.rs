@@ -1580,3 +1580,33 @@ fn stats_go_to_stderr_and_control_json_only_when_asked() {
         with_stats.stderr
     );
 }
+
+#[test]
+fn bench_runs_the_engine_and_reports_one_digest_for_all_runs() {
+    // The output digest covers every published file, the state folder
+    // included; two runs of the same data must agree on it.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = exec_str(
+        dir.path(),
+        &[
+            "bench",
+            "--data",
+            "data",
+            "--rows",
+            "3000",
+            "--merchants",
+            "200",
+            "--days",
+            "5",
+            "--runs",
+            "2",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    let digest = report["output_digest"].as_str().unwrap_or_default();
+    assert_eq!(digest.len(), 64, "{report}");
+    assert_eq!(report["runs"], 2, "{report}");
+    assert_eq!(report["rows"], 3000, "{report}");
+}

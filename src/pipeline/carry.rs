@@ -77,6 +77,11 @@ pub fn write_state<'a>(
         }
     }
 
+    let mut refunded = vec![false; txns.len()];
+    for &purchase in refunds.keys() {
+        refunded[purchase as usize] = true;
+    }
+
     // Names are numbered by master data and configuration order, so that
     // this run's entries need no lookup; an earlier purchase of a merchant
     // or category no longer listed gets a number after them.
@@ -142,7 +147,13 @@ pub fn write_state<'a>(
         let i = row as usize;
         let txn = &txns[i];
         let purchase = (txn.kind == Kind::Purchase && linked.accepted(i)).then(|| {
-            let (refunded_fen, fee_returned_fen) = refunds.get(&row).copied().unwrap_or_default();
+            // Most purchases have no refund: a flag read in file order spares
+            // them a random probe of the map.
+            let (refunded_fen, fee_returned_fen) = if refunded[i] {
+                refunds.get(&row).copied().unwrap_or_default()
+            } else {
+                (0, 0)
+            };
             Purchase {
                 merchant_id: txn.merchant,
                 category: u32::from(linked.category[i]),
