@@ -2868,3 +2868,51 @@ mod property {
         }
     }
 }
+
+#[test]
+fn a_refund_of_a_purchase_that_left_the_index_is_a_bad_reference_that_says_why() {
+    // refund_retention_days = 3: run 1 through 11-05 keeps ids of 11-03 .. 11-05.
+    let cfg = Cfg {
+        retention_days: 3,
+        ..Cfg::base()
+    };
+    let merchants = ["M1,5999,2026-01-01,0.00,"];
+    let r1 = Case::new(
+        &cfg,
+        &merchants,
+        &[
+            "P0,M1,2026-11-02 09:00:00,purchase,100.00,debit,,", // left the index
+            "P1,M1,2026-11-02 10:00:00,purchase,100.00,debit,,", // left the index
+            "P2,M1,2026-11-03 10:00:00,purchase,100.00,debit,,", // still in it
+        ],
+    )
+    .args(&["--through", "2026-11-05"])
+    .run()
+    .ok();
+    let prev = r1.dir.path().join("out");
+    let r = Case::new(
+        &cfg,
+        &merchants,
+        &[
+            "R1,M1,2026-11-06 10:00:00,refund,10.00,,P0,", // 4 days after: gone
+            "R2,M1,2026-11-06 10:00:00,refund,10.00,,P2,", // 3 days after: accepted
+            "P1,M1,2026-11-06 11:00:00,purchase,5.00,debit,,", // P1's id is free again
+        ],
+    )
+    .args(&["--state-in", prev.to_str().unwrap()])
+    .run()
+    .ok();
+    assert_eq!(r.rejects(), rj(&[(2, "R1", "bad_reference")]));
+    let rejects = r.rejects_full();
+    let detail = &rejects[0][4];
+    assert!(
+        detail.contains("nor in the index of earlier runs, which keeps ids from 2026-11-03 on"),
+        "{detail}"
+    );
+    // 11-06: purchase 5.00 (fee 0.02), refund 10.00 (fee kept): 5 − 0.02 − 10 = −5.02
+    r.assert_row(
+        "2026-11-07",
+        "M1",
+        "2 5.00 10.00 0.02 0.00 0.00 -5.02 0.00 0.00 0.00 0.00 0.00 -5.02",
+    );
+}
