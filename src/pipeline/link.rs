@@ -1,6 +1,6 @@
 //! Steps 3 to 6 of RULES.md 3.3: duplicate ids, the row checks of steps 4
 //! and 5 (decided while parsing), and the linking of refunds and voids to
-//! purchases.
+//! purchases (the rules of step 6 are in `references`).
 //!
 //! Rows are split into 64 partitions by the hash of their id (a reference
 //! by the hash of `orig_txn_id`, which puts it with its purchase), each
@@ -16,14 +16,15 @@
 use hashbrown::HashTable;
 use rayon::prelude::*;
 
-use crate::calendar::{self, Day, Instant};
-use crate::config::{RefundFee, Settings, limits};
+use crate::calendar::{self, Day};
+use crate::config::{Settings, limits};
 use crate::error::Result;
 use crate::ingest::merchants::Merchants;
 use crate::ingest::reject::RejectCode;
 use crate::ingest::txn::{self, Card, Kind, RowContext, Txn};
 use crate::money;
 use crate::pipeline::parse::Parsed;
+use crate::pipeline::references;
 use crate::state::{Entry, Index};
 
 /// Marks a `purchase_of` that names `Linked::prior[slot]` rather than a row
@@ -116,7 +117,10 @@ fn partition_of(hash: u64) -> usize {
 /// Deals the rows that `select` picks into partitions by `hash`, each in
 /// file order: segments in parallel, then each partition concatenates its
 /// share of every segment.
-fn partitions(txns: &[Txn], select: impl Fn(usize, &Txn) -> Option<u64> + Sync) -> Vec<Vec<u32>> {
+pub(super) fn partitions(
+    txns: &[Txn],
+    select: impl Fn(usize, &Txn) -> Option<u64> + Sync,
+) -> Vec<Vec<u32>> {
     let segments: Vec<Vec<Vec<u32>>> = txns
         .par_chunks(SEGMENT_ROWS)
         .enumerate()
@@ -376,326 +380,13 @@ pub fn link(
             })
             .collect(),
     };
-    let context = References {
+    let context = references::References {
         parsed,
         settings,
         merchants,
         prior_refs: &hits.references,
         index_first_day: prior.map(|index| index.first_day),
     };
-    link_references(&context, &tables, &mut linked);
+    references::link_references(&context, &tables, &mut linked);
     Ok(linked)
-}
-
-/// What deciding references needs besides the partition's rows.
-struct References<'a> {
-    parsed: &'a Parsed,
-    settings: &'a Settings,
-    merchants: &'a Merchants,
-    /// (row, slot in `Linked::prior`), sorted by row.
-    prior_refs: &'a [(u32, u32)],
-    /// The first business date the starting state's index holds.
-    index_first_day: Option<Day>,
-}
-
-/// The purchase a group of refunds and voids names, as it stood before
-/// them.
-struct Original {
-    amount_fen: i64,
-    business_day: Day,
-    fee_fen: i64,
-    voided: bool,
-    refunded_fen: i64,
-    fee_returned_fen: i64,
-}
-
-/// A decision about one refund or void.
-struct RefDecision {
-    index: u32,
-    purchase: u32,
-    outcome: Option<(RejectCode, String)>,
-    fee_returned_fen: i64,
-    voids_purchase: bool,
-}
-
-/// An earlier run's purchase after this run's refunds and voids:
-/// (slot, voided, refunded, fee returned).
-type PriorUpdate = (u32, bool, i64, i64);
-
-/// Step 6 (RULES.md 3.2): refunds and voids against accepted purchases.
-fn link_references(context: &References, tables: &[HashTable<u32>], linked: &mut Linked) {
-    let parsed = context.parsed;
-    let reference_parts = partitions(&parsed.txns, |index, txn| {
-        (txn.kind != Kind::Purchase && linked.rejected[index].is_none())
-            .then(|| txn::id_hash(parsed.orig_txn_id(txn)))
-    });
-    let decided: Vec<(Vec<RefDecision>, Vec<PriorUpdate>)> = reference_parts
-        .par_iter()
-        .zip(tables.par_iter())
-        .map(|(references, table)| decide_partition(context, linked, table, references))
-        .collect();
-    for (decisions, updates) in decided {
-        for decision in decisions {
-            let index = decision.index as usize;
-            if let Some((code, detail)) = decision.outcome {
-                linked.rejected[index] = Some(code);
-                linked.details.push((decision.index, detail));
-            }
-            linked.purchase_of[index] = decision.purchase;
-            if decision.purchase & PRIOR_BIT != 0 {
-                if decision.purchase != u32::MAX {
-                    let slot = (decision.purchase & !PRIOR_BIT) as usize;
-                    linked.category[index] = linked.prior[slot].category;
-                }
-            } else {
-                linked.category[index] = linked.category[decision.purchase as usize];
-                if decision.voids_purchase {
-                    linked.voided[decision.purchase as usize] = true;
-                }
-            }
-            linked.fee_fen[index] = decision.fee_returned_fen;
-        }
-        for (slot, voided, refunded_fen, fee_returned_fen) in updates {
-            let prior = &mut linked.prior[slot as usize];
-            if let Some(purchase) = prior.entry.purchase.as_mut() {
-                purchase.voided = voided;
-                purchase.refunded_fen = refunded_fen;
-                purchase.fee_returned_fen = fee_returned_fen;
-                prior.changed = true;
-            }
-        }
-    }
-}
-
-/// Checks a reference against its purchase before the group rules: same
-/// merchant, not earlier, within retention. `None` when it passes.
-fn reference_problem(
-    txn: &Txn,
-    orig_text: &str,
-    purchase_merchant: bool,
-    purchase_instant: Instant,
-    purchase_day: Day,
-    settings: &Settings,
-) -> Option<String> {
-    if !purchase_merchant {
-        Some(format!(
-            "orig_txn_id {orig_text:?} is a purchase of another merchant"
-        ))
-    } else if txn.instant() < purchase_instant {
-        Some(format!("ts is earlier than that of purchase {orig_text:?}"))
-    } else if i64::from(txn.business_day) - i64::from(purchase_day)
-        > i64::from(settings.refund_retention_days)
-    {
-        Some(format!(
-            "business date {} is more than refund_retention_days ({}) after purchase {orig_text:?} on {}",
-            calendar::format_date(txn.business_day),
-            settings.refund_retention_days,
-            calendar::format_date(purchase_day)
-        ))
-    } else {
-        None
-    }
-}
-
-fn decide_partition(
-    context: &References,
-    linked: &Linked,
-    table: &HashTable<u32>,
-    references: &[u32],
-) -> (Vec<RefDecision>, Vec<PriorUpdate>) {
-    let References {
-        parsed, settings, ..
-    } = *context;
-    let txns = &parsed.txns;
-    let fee_fen = &linked.fee_fen;
-    let mut decisions = Vec::with_capacity(references.len());
-    let mut grouped: Vec<(u32, u32)> = Vec::with_capacity(references.len());
-    for &index in references {
-        let txn = &txns[index as usize];
-        let orig = parsed.orig_txn_id(txn);
-        let orig_text = String::from_utf8_lossy(orig);
-        let reject = |detail: String| RefDecision {
-            index,
-            purchase: u32::MAX,
-            outcome: Some((RejectCode::BadReference, detail)),
-            fee_returned_fen: 0,
-            voids_purchase: false,
-        };
-        // An id the starting state holds was taken before any row of this
-        // run: it is the one a reference names.
-        if let Ok(at) = context
-            .prior_refs
-            .binary_search_by_key(&index, |&(row, _)| row)
-        {
-            let slot = context.prior_refs[at].1;
-            let prior = &linked.prior[slot as usize];
-            let Some(purchase) = &prior.entry.purchase else {
-                decisions.push(reject(format!(
-                    "orig_txn_id {orig_text:?} is not an accepted purchase (an earlier run took it on {} for another row)",
-                    calendar::format_date(prior.entry.business_day)
-                )));
-                continue;
-            };
-            let same_merchant =
-                purchase.merchant_id == context.merchants.get(txn.merchant).id.as_bytes();
-            let instant = Instant {
-                unix_s: purchase.unix_s,
-                nanos: purchase.nanos,
-            };
-            match reference_problem(
-                txn,
-                &orig_text,
-                same_merchant,
-                instant,
-                prior.entry.business_day,
-                settings,
-            ) {
-                Some(detail) => decisions.push(reject(detail)),
-                None => grouped.push((PRIOR_BIT | slot, index)),
-            }
-            continue;
-        }
-        // The table holds the first row of each id; an accepted purchase is
-        // always the first (and only) row that passed steps 1 and 2 with it.
-        let found = table.find(txn::id_hash(orig), |&j: &u32| {
-            parsed.txn_id(&txns[j as usize]) == orig
-        });
-        let Some(&purchase_index) = found
-            .filter(|&&j| txns[j as usize].kind == Kind::Purchase && linked.accepted(j as usize))
-        else {
-            let detail = match context.index_first_day {
-                Some(first) if first > Day::MIN => format!(
-                    "orig_txn_id {orig_text:?} is not an accepted purchase of this run, nor in the index of earlier runs, which keeps ids from {} on (refund_retention_days)",
-                    calendar::format_date(first)
-                ),
-                _ => format!("orig_txn_id {orig_text:?} is not an accepted purchase"),
-            };
-            decisions.push(reject(detail));
-            continue;
-        };
-        let purchase = &txns[purchase_index as usize];
-        match reference_problem(
-            txn,
-            &orig_text,
-            purchase.merchant == txn.merchant,
-            purchase.instant(),
-            purchase.business_day,
-            settings,
-        ) {
-            Some(detail) => decisions.push(reject(detail)),
-            None => grouped.push((purchase_index, index)),
-        }
-    }
-    // Each purchase's refunds and voids together, in (ts, file order) order.
-    grouped.sort_unstable_by_key(|&(purchase, index)| {
-        (purchase, parsed.txns[index as usize].instant(), index)
-    });
-    let mut updates = Vec::new();
-    for group in grouped.chunk_by(|a, b| a.0 == b.0) {
-        let purchase_key = group[0].0;
-        let original = if purchase_key & PRIOR_BIT != 0 {
-            let prior = &linked.prior[(purchase_key & !PRIOR_BIT) as usize];
-            let p = prior.entry.purchase.as_ref().expect("a prior purchase");
-            Original {
-                amount_fen: p.amount_fen,
-                business_day: prior.entry.business_day,
-                fee_fen: p.fee_fen,
-                voided: p.voided,
-                refunded_fen: p.refunded_fen,
-                fee_returned_fen: p.fee_returned_fen,
-            }
-        } else {
-            let purchase = &parsed.txns[purchase_key as usize];
-            Original {
-                amount_fen: purchase.amount_fen,
-                business_day: purchase.business_day,
-                fee_fen: fee_fen[purchase_key as usize],
-                voided: false,
-                refunded_fen: 0,
-                fee_returned_fen: 0,
-            }
-        };
-        let mut voided = original.voided;
-        let mut any_accepted = original.voided || original.refunded_fen > 0;
-        let mut refunded_fen = original.refunded_fen;
-        let mut returned_fen = original.fee_returned_fen;
-        for &(_, index) in group {
-            let txn = &parsed.txns[index as usize];
-            let mut decision = RefDecision {
-                index,
-                purchase: purchase_key,
-                outcome: None,
-                fee_returned_fen: 0,
-                voids_purchase: false,
-            };
-            let reject = |code, detail: String| Some((code, detail));
-            match txn.kind {
-                Kind::Void if any_accepted => {
-                    decision.outcome = reject(
-                        RejectCode::BadVoid,
-                        "the purchase already has an accepted refund or void".into(),
-                    );
-                }
-                Kind::Void if txn.business_day != original.business_day => {
-                    decision.outcome = reject(
-                        RejectCode::BadVoid,
-                        "a void must fall on its purchase's business date".into(),
-                    );
-                }
-                Kind::Void if txn.amount_fen != original.amount_fen => {
-                    decision.outcome = reject(
-                        RejectCode::BadVoid,
-                        format!(
-                            "a void must carry its purchase's amount {}",
-                            money::format_fen(original.amount_fen.into())
-                        ),
-                    );
-                }
-                Kind::Void => {
-                    voided = true;
-                    any_accepted = true;
-                    decision.voids_purchase = true;
-                }
-                _ if voided => {
-                    decision.outcome =
-                        reject(RejectCode::BadReference, "the purchase was voided".into());
-                }
-                _ if refunded_fen + txn.amount_fen > original.amount_fen => {
-                    decision.outcome = reject(
-                        RejectCode::RefundExceedsOriginal,
-                        format!(
-                            "refunds would total {}, more than the purchase's {}",
-                            money::format_fen((refunded_fen + txn.amount_fen).into()),
-                            money::format_fen(original.amount_fen.into())
-                        ),
-                    );
-                }
-                _ => {
-                    any_accepted = true;
-                    refunded_fen += txn.amount_fen;
-                    if settings.refund_fee == RefundFee::Proportional {
-                        let returned_so_far = money::fee_returned_fen(
-                            original.fee_fen,
-                            refunded_fen,
-                            original.amount_fen,
-                            settings.rounding,
-                        );
-                        decision.fee_returned_fen = returned_so_far - returned_fen;
-                        returned_fen = returned_so_far;
-                    }
-                }
-            }
-            decisions.push(decision);
-        }
-        let changed = voided != original.voided || refunded_fen != original.refunded_fen;
-        if purchase_key & PRIOR_BIT != 0 && changed {
-            updates.push((
-                purchase_key & !PRIOR_BIT,
-                voided,
-                refunded_fen,
-                returned_fen,
-            ));
-        }
-    }
-    (decisions, updates)
 }

@@ -7,6 +7,7 @@
 pub mod carry;
 pub mod link;
 pub mod parse;
+mod references;
 pub mod stats;
 
 use rayon::prelude::*;
