@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::read_tree as files;
+
 fn settle(args: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_settle"))
         .args(args)
@@ -23,23 +26,6 @@ fn settle(args: &[&str]) {
         "settle {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// Every file under `dir`, by path relative to it.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut all = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).expect("a folder") {
-        let entry = entry.expect("an entry");
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.path().is_dir() {
-            for (inner, bytes) in files(&entry.path()) {
-                all.insert(format!("{name}/{inner}"), bytes);
-            }
-        } else {
-            all.insert(name, std::fs::read(entry.path()).expect("a file"));
-        }
-    }
-    all
 }
 
 fn settlements(dir: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -4,10 +4,13 @@
 //! on arbitrary bytes.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use proptest::prelude::*;
 use settle::{RunOptions, run};
+
+mod common;
+use common::read_tree;
 
 const MERCHANTS: &str = "merchant_id,mcc,activated_on,deposit,deactivated_on\n\
 M1,5812,2026-11-01,299.00,\n\
@@ -190,24 +193,6 @@ fn options(
     }
 }
 
-/// Every file of an output folder, its `state/` folder included, by
-/// relative name.
-fn read_dir(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(path).expect("an output folder") {
-        let entry = entry.expect("an entry");
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.path().is_dir() {
-            for (inner, bytes) in read_dir(&entry.path()) {
-                files.insert(format!("{name}/{inner}"), bytes);
-            }
-        } else {
-            files.insert(name, std::fs::read(entry.path()).expect("a file"));
-        }
-    }
-    files
-}
-
 fn control(files: &BTreeMap<String, Vec<u8>>) -> serde_json::Value {
     serde_json::from_slice(&files["control.json"]).expect("control.json is JSON")
 }
@@ -224,8 +209,8 @@ proptest! {
 
         run(&options(&dir, vec![whole.clone()], "serial", 1, usize::MAX / 2)).expect("a run");
         run(&options(&dir, vec![whole], "parallel", 3, chunk_bytes)).expect("a run");
-        let serial = read_dir(&dir.path("serial"));
-        let parallel = read_dir(&dir.path("parallel"));
+        let serial = read_tree(&dir.path("serial"));
+        let parallel = read_tree(&dir.path("parallel"));
         prop_assert_eq!(&serial, &parallel);
 
         // Conservation was checked by the run; the counts must add up, and
@@ -246,7 +231,7 @@ proptest! {
         let first = dir.write("part1.csv", join(&case.records[..split_at], &case.line_ends).as_bytes());
         let second = dir.write("part2.csv", join(&case.records[split_at..], &case.line_ends).as_bytes());
         run(&options(&dir, vec![first, second], "split", 2, chunk_bytes)).expect("a run");
-        let split = read_dir(&dir.path("split"));
+        let split = read_tree(&dir.path("split"));
         let settlements = |files: &BTreeMap<String, Vec<u8>>| {
             files.iter().filter(|(name, _)| name.starts_with("settlement-") || name.starts_with("fees-")).map(|(n, b)| (n.clone(), b.clone())).collect::<Vec<_>>()
         };
@@ -264,7 +249,7 @@ proptest! {
         let path = dir.write("noise.csv", &bytes);
         match run(&options(&dir, vec![path], "out", 2, chunk_bytes)) {
             Ok(_) => {
-                let control = control(&read_dir(&dir.path("out")));
+                let control = control(&read_tree(&dir.path("out")));
                 let file = &control["inputs"]["transactions"][0];
                 prop_assert_eq!(
                     file["rows_read"].as_u64().unwrap(),
