@@ -582,7 +582,6 @@ fn splitting_the_input_gives_identical_settlement_files() {
 }
 
 #[test]
-
 fn a_chain_of_runs_gives_the_same_settlement_files_as_one_run() {
     let (c, m, t, a) = generated();
     let whole = Case::raw(c.clone(), m.clone(), t.clone())
@@ -1358,7 +1357,6 @@ fn help_mentions_every_run_flag() {
 }
 
 #[test]
-
 fn help_mentions_every_subcommand_and_flag() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = exec_str(dir.path(), &["--help"]);

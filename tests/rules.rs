@@ -2692,7 +2692,6 @@ fn state_run_1_rows() {
 }
 
 #[test]
-
 fn state_carries_deposit_balances_refunds_fees_and_ids_into_the_next_run() {
     let r1 = state_run_1();
     let prev = r1.dir.path().join("out");
@@ -2778,7 +2777,6 @@ fn state_carries_deposit_balances_refunds_fees_and_ids_into_the_next_run() {
 }
 
 #[test]
-
 fn state_through_not_after_its_horizon_and_unreadable_state_are_usage_errors() {
     let r1 = state_run_1();
     let prev = r1.dir.path().join("out");
@@ -2914,5 +2912,26 @@ fn a_refund_of_a_purchase_that_left_the_index_is_a_bad_reference_that_says_why()
         "2026-11-07",
         "M1",
         "2 5.00 10.00 0.02 0.00 0.00 -5.02 0.00 0.00 0.00 0.00 0.00 -5.02",
+    );
+}
+
+#[test]
+fn the_detail_of_a_refund_of_an_earlier_runs_purchase_shows_that_purchases_rate() {
+    // P1 was a credit purchase of M2 (general, 0.0049) in run 1; R3 refunds
+    // the remaining 40.00 of it in run 2, returning the last 0.20 of its fee.
+    let r1 = state_run_1();
+    let prev = r1.dir.path().join("out");
+    let r = Case::new(
+        &state_cfg(),
+        &state_merchants(),
+        &["R3,M2,2026-11-03 11:00:00,refund,40.00,,P1,"],
+    )
+    .args(&["--state-in", prev.to_str().unwrap(), "--detail"])
+    .run()
+    .ok();
+    let detail = r.text("fees-2026-11-04.csv");
+    assert!(
+        detail.contains(",refund,2026-11-03,2026-11-04,40.00,general,0.0049,-0.20,refund\n"),
+        "{detail}"
     );
 }

@@ -18,22 +18,32 @@ fn text(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
 
-/// Settles the bundled fixtures through 2026-11-07 into `out`.
-fn first_week(out: &Path) {
-    let result = settle(&[
+/// `settle run` on the bundled fixtures' configuration and merchants.
+fn settle_fixtures(transactions: &[&str], extra: &[&str], out: &Path) -> Output {
+    let mut args = vec![
         "run",
         "--config",
         "fixtures/settle.toml",
         "--merchants",
         "fixtures/merchants.csv",
         "--transactions",
-        "fixtures/transactions-week1.csv",
-        "fixtures/transactions-week2.csv",
-        "--through",
-        "2026-11-07",
-        "--out",
-        text(out),
-    ]);
+    ];
+    args.extend(transactions);
+    args.extend(extra);
+    args.extend(["--out", text(out)]);
+    settle(&args)
+}
+
+/// Settles the bundled fixtures through 2026-11-07 into `out`.
+fn first_week(out: &Path) {
+    let result = settle_fixtures(
+        &[
+            "fixtures/transactions-week1.csv",
+            "fixtures/transactions-week2.csv",
+        ],
+        &["--through", "2026-11-07"],
+        out,
+    );
     assert!(
         result.status.success(),
         "{}",
@@ -43,19 +53,11 @@ fn first_week(out: &Path) {
 
 /// The second week from `state`: (exit code, stderr, whether out exists).
 fn second_week(state: &Path, out: &Path) -> (i32, String, bool) {
-    let result = settle(&[
-        "run",
-        "--config",
-        "fixtures/settle.toml",
-        "--merchants",
-        "fixtures/merchants.csv",
-        "--transactions",
-        "fixtures/transactions-week2.csv",
-        "--state-in",
-        text(state),
-        "--out",
-        text(out),
-    ]);
+    let result = settle_fixtures(
+        &["fixtures/transactions-week2.csv"],
+        &["--state-in", text(state)],
+        out,
+    );
     (
         result.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&result.stderr).into_owned(),

@@ -54,10 +54,7 @@ impl Categories {
 
     /// The index of the category with this name, else of the default.
     pub fn index_of_name(&self, name: &[u8]) -> u16 {
-        self.list
-            .iter()
-            .position(|c| c.name.as_bytes() == name)
-            .map_or(self.default_index, |i| i as u16)
+        self.position_of_name(name).unwrap_or(self.default_index)
     }
 }
 

@@ -135,13 +135,10 @@ pub fn detail_files(
         let out = files
             .entry(settlement_day)
             .or_insert_with(|| DETAIL_HEADER.to_string());
-        let purchase_index = if txn.kind == Kind::Purchase {
-            i
-        } else {
-            linked.purchase_of[i] as usize
-        };
         let category = settings.categories.get(linked.category[i]);
-        let rate_ppm = match parsed.txns[purchase_index].card {
+        // A refund or void shows its purchase's rate, an earlier run's
+        // purchase included.
+        let rate_ppm = match linked.purchase_card(parsed, i) {
             Card::Credit => category.credit_rate_ppm,
             _ => category.debit_rate_ppm,
         };

@@ -129,17 +129,22 @@ impl Staging {
         &self.dir
     }
 
-    /// Writes files (names may hold one folder, such as `state/`), each
+    /// Writes files (names may hold folders, such as `state/`), each
     /// fsynced, in parallel: fsync latency, not bandwidth, dominates for
     /// many small files.
     pub fn write_files(&self, files: &[(String, Vec<u8>)]) -> Result<()> {
         let context = |what: &str, path: &Path| format!("{what} {}", path.display());
+        let mut folders: Vec<PathBuf> = files
+            .iter()
+            .filter_map(|(name, _)| self.dir.join(name).parent().map(Path::to_path_buf))
+            .collect();
+        folders.sort();
+        folders.dedup();
+        for folder in &folders {
+            fs::create_dir_all(folder).map_err(|e| Error::io(context("creating", folder), e))?;
+        }
         files.par_iter().try_for_each(|(name, bytes)| {
             let path = self.dir.join(name);
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)
-                    .map_err(|e| Error::io(context("creating", parent), e))?;
-            }
             let mut file =
                 fs::File::create(&path).map_err(|e| Error::io(context("creating", &path), e))?;
             file.write_all(bytes)
@@ -152,9 +157,13 @@ impl Staging {
     /// Makes every folder durable, then renames the staging folder to
     /// `--out`: the run appears whole or not at all.
     pub fn publish(mut self) -> Result<()> {
-        let state = self.dir.join(crate::state::STATE_DIR);
-        if state.is_dir() {
-            sync_dir(&state)?;
+        // Every folder inside is made durable before the folder itself.
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| Error::io(format!("listing {}", self.dir.display()), e))?;
+        for entry in entries.flatten() {
+            if entry.path().is_dir() {
+                sync_dir(&entry.path())?;
+            }
         }
         sync_dir(&self.dir)?;
         fs::rename(&self.dir, &self.out).map_err(|e| {

@@ -15,7 +15,7 @@ use crate::ingest::reject::RejectCode;
 use crate::ingest::txn::Kind;
 use crate::ledger::MerchantState;
 use crate::pipeline::Settled;
-use crate::pipeline::link::PRIOR_BIT;
+use crate::pipeline::link::PurchaseRef;
 use crate::state::{self, Closing, Entry, Names, NewEntry, PriorState, Purchase};
 use rayon::prelude::*;
 
@@ -69,9 +69,11 @@ pub fn write_state<'a>(
     // This run's refunds, summed per purchase of this run.
     let mut refunds: HashMap<u32, (i64, i64)> = HashMap::new();
     for (i, txn) in txns.iter().enumerate() {
-        let purchase = linked.purchase_of[i];
-        if txn.kind == Kind::Refund && linked.accepted(i) && purchase & PRIOR_BIT == 0 {
-            let sums = refunds.entry(purchase).or_default();
+        if txn.kind != Kind::Refund || !linked.accepted(i) {
+            continue;
+        }
+        if let PurchaseRef::Row(purchase) = PurchaseRef::decode(linked.purchase_of[i]) {
+            let sums = refunds.entry(purchase as u32).or_default();
             sums.0 += txn.amount_fen;
             sums.1 += linked.fee_fen[i];
         }

@@ -30,6 +30,28 @@ use crate::state::{Entry, Index};
 /// Marks a `purchase_of` that names `Linked::prior[slot]` rather than a row
 /// of this run. Rows are fewer than 2^31.
 pub const PRIOR_BIT: u32 = 1 << 31;
+/// The `purchase_of` of a row that names no purchase.
+pub const NO_PURCHASE: u32 = u32::MAX;
+
+/// What a `purchase_of` entry names, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PurchaseRef {
+    None,
+    /// A purchase of this run: its row.
+    Row(usize),
+    /// A purchase of an earlier run: its slot in `Linked::prior`.
+    Prior(usize),
+}
+
+impl PurchaseRef {
+    pub fn decode(code: u32) -> PurchaseRef {
+        match code {
+            NO_PURCHASE => PurchaseRef::None,
+            code if code & PRIOR_BIT != 0 => PurchaseRef::Prior((code & !PRIOR_BIT) as usize),
+            row => PurchaseRef::Row(row as usize),
+        }
+    }
+}
 
 /// A purchase of an earlier run that this run's refunds or voids name.
 pub struct PriorPurchase {
@@ -85,16 +107,14 @@ impl Linked {
         if txn.kind == Kind::Purchase {
             return txn.card;
         }
-        let purchase = self.purchase_of[index];
-        if purchase & PRIOR_BIT != 0 {
-            let slot = (purchase & !PRIOR_BIT) as usize;
-            self.prior[slot]
+        match PurchaseRef::decode(self.purchase_of[index]) {
+            PurchaseRef::Row(row) => parsed.txns[row].card,
+            PurchaseRef::Prior(slot) => self.prior[slot]
                 .entry
                 .purchase
                 .as_ref()
-                .map_or(Card::Debit, |p| p.card)
-        } else {
-            parsed.txns[purchase as usize].card
+                .map_or(Card::NotApplicable, |p| p.card),
+            PurchaseRef::None => Card::NotApplicable,
         }
     }
 
@@ -364,7 +384,7 @@ pub fn link(
         details,
         fee_fen,
         category,
-        purchase_of: vec![u32::MAX; count],
+        purchase_of: vec![NO_PURCHASE; count],
         voided: vec![false; count],
         capped,
         prior: hits

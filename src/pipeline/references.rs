@@ -9,7 +9,7 @@
 use hashbrown::HashTable;
 use rayon::prelude::*;
 
-use super::link::{Linked, PRIOR_BIT, partitions};
+use super::link::{Linked, NO_PURCHASE, PRIOR_BIT, PurchaseRef, partitions};
 use crate::calendar::{self, Day, Instant};
 use crate::config::{RefundFee, Settings};
 use crate::ingest::merchants::Merchants;
@@ -77,16 +77,17 @@ pub(super) fn link_references(
                 linked.details.push((decision.index, detail));
             }
             linked.purchase_of[index] = decision.purchase;
-            if decision.purchase & PRIOR_BIT != 0 {
-                if decision.purchase != u32::MAX {
-                    let slot = (decision.purchase & !PRIOR_BIT) as usize;
-                    linked.category[index] = linked.prior[slot].category;
+            match PurchaseRef::decode(decision.purchase) {
+                PurchaseRef::Row(row) => {
+                    linked.category[index] = linked.category[row];
+                    if decision.voids_purchase {
+                        linked.voided[row] = true;
+                    }
                 }
-            } else {
-                linked.category[index] = linked.category[decision.purchase as usize];
-                if decision.voids_purchase {
-                    linked.voided[decision.purchase as usize] = true;
-                }
+                // A void of an earlier run's purchase never passes (it must
+                // fall on the purchase's date); its totals come in `updates`.
+                PurchaseRef::Prior(slot) => linked.category[index] = linked.prior[slot].category,
+                PurchaseRef::None => {}
             }
             linked.fee_fen[index] = decision.fee_returned_fen;
         }
@@ -151,7 +152,7 @@ fn decide_partition(
         let orig_text = String::from_utf8_lossy(orig);
         let reject = |detail: String| RefDecision {
             index,
-            purchase: u32::MAX,
+            purchase: NO_PURCHASE,
             outcome: Some((RejectCode::BadReference, detail)),
             fee_returned_fen: 0,
             voids_purchase: false,
@@ -228,8 +229,12 @@ fn decide_partition(
     let mut updates = Vec::new();
     for group in grouped.chunk_by(|a, b| a.0 == b.0) {
         let purchase_key = group[0].0;
-        let original = if purchase_key & PRIOR_BIT != 0 {
-            let prior = &linked.prior[(purchase_key & !PRIOR_BIT) as usize];
+        let prior_slot = match PurchaseRef::decode(purchase_key) {
+            PurchaseRef::Prior(slot) => Some(slot),
+            _ => None,
+        };
+        let original = if let Some(slot) = prior_slot {
+            let prior = &linked.prior[slot];
             let p = prior.entry.purchase.as_ref().expect("a prior purchase");
             Original {
                 amount_fen: p.amount_fen,
@@ -323,13 +328,8 @@ fn decide_partition(
             decisions.push(decision);
         }
         let changed = voided != original.voided || refunded_fen != original.refunded_fen;
-        if purchase_key & PRIOR_BIT != 0 && changed {
-            updates.push((
-                purchase_key & !PRIOR_BIT,
-                voided,
-                refunded_fen,
-                returned_fen,
-            ));
+        if let Some(slot) = prior_slot.filter(|_| changed) {
+            updates.push((slot as u32, voided, refunded_fen, returned_fen));
         }
     }
     (decisions, updates)
