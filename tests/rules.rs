@@ -2935,3 +2935,47 @@ fn the_detail_of_a_refund_of_an_earlier_runs_purchase_shows_that_purchases_rate(
         "{detail}"
     );
 }
+
+#[test]
+fn a_category_renamed_between_runs_keeps_earlier_purchases_linkable() {
+    // Run 2 renames "general" (the default) to "everyday". Refunding P1 of run 1
+    // writes P1 again into run 2's index under the old name, which run 2's
+    // configuration no longer lists; run 3 must still read P1 with its totals.
+    let r1 = state_run_1();
+    let renamed: &'static str = Box::leak(
+        BASE_CATEGORIES
+            .replace("name = \"general\"", "name = \"everyday\"")
+            .into_boxed_str(),
+    );
+    let cfg = Cfg {
+        categories: renamed,
+        ..state_cfg()
+    };
+    let r2 = Case::new(
+        &cfg,
+        &state_merchants(),
+        &["R3,M2,2026-11-03 11:00:00,refund,40.00,,P1,"],
+    )
+    .args(&[
+        "--state-in",
+        r1.dir.path().join("out").to_str().unwrap(),
+        "--detail",
+    ])
+    .run()
+    .ok();
+    // The old name is not in this configuration: the default category's rate (D43).
+    assert!(
+        r2.text("fees-2026-11-04.csv")
+            .contains(",refund,2026-11-03,2026-11-04,40.00,everyday,0.0049,-0.20,refund\n")
+    );
+    let r3 = Case::new(
+        &cfg,
+        &state_merchants(),
+        &["R4,M2,2026-11-05 11:00:00,refund,1.00,,P1,"],
+    )
+    .args(&["--state-in", r2.dir.path().join("out").to_str().unwrap()])
+    .run()
+    .ok();
+    // 60.00 (run 1) + 40.00 (run 2) already refunded: nothing is left.
+    assert_eq!(r3.rejects(), rj(&[(2, "R4", "refund_exceeds_original")]));
+}

@@ -93,15 +93,9 @@ pub fn write_state<'a>(
             .map(|c| settings.categories.get(c as u16).name.as_bytes())
             .collect(),
     };
-    let mut extra: HashMap<&[u8], u32> = HashMap::new();
-    let mut number_of = |table: &mut Vec<&'a [u8]>, known: Option<u32>, name: &'a [u8]| {
-        known.unwrap_or_else(|| {
-            *extra.entry(name).or_insert_with(|| {
-                table.push(name);
-                (table.len() - 1) as u32
-            })
-        })
-    };
+    // Each table has its own extra names: a merchant id may spell a
+    // category name.
+    let (mut extra_merchants, mut extra_categories) = (HashMap::new(), HashMap::new());
     let mut updated: Vec<NewEntry> = Vec::new();
     for p in linked
         .prior
@@ -109,19 +103,16 @@ pub fn write_state<'a>(
         .filter(|p| p.changed && window(p.entry.business_day))
     {
         let purchase = p.entry.purchase.as_ref().map(|q| {
-            let merchant = number_of(
-                &mut names.merchants,
-                merchants.index_of(&q.merchant_id),
-                &q.merchant_id,
-            );
-            let category = number_of(
-                &mut names.categories,
-                settings
-                    .categories
-                    .position_of_name(&q.category)
-                    .map(u32::from),
-                &q.category,
-            );
+            let merchant = merchants.index_of(&q.merchant_id).unwrap_or_else(|| {
+                extra_number(&mut names.merchants, &mut extra_merchants, &q.merchant_id)
+            });
+            let category = settings
+                .categories
+                .position_of_name(&q.category)
+                .map_or_else(
+                    || extra_number(&mut names.categories, &mut extra_categories, &q.category),
+                    u32::from,
+                );
             q.renamed(merchant, category)
         });
         updated.push(Entry {
@@ -205,4 +196,17 @@ pub fn write_state<'a>(
         &entry_at,
         &hash_at,
     )
+}
+
+/// The number of a name that master data or configuration no longer lists:
+/// appended to its table once.
+fn extra_number<'a>(
+    table: &mut Vec<&'a [u8]>,
+    extra: &mut HashMap<&'a [u8], u32>,
+    name: &'a [u8],
+) -> u32 {
+    *extra.entry(name).or_insert_with(|| {
+        table.push(name);
+        (table.len() - 1) as u32
+    })
 }
