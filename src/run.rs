@@ -137,19 +137,26 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         },
         prior: prior.as_ref(),
     };
-    let mut settled = pool.install(|| pipeline::run(&plan))?;
-    let staging = output::Staging::create(&options.out)?;
-    let state_files = times.time("state-out", || {
+    let mut ingested = pool.install(|| pipeline::ingest(&plan))?;
+    times.stages.append(&mut ingested.times.stages);
+    // The id index is final once the run is linked: it is written now, and
+    // the disk writes it back while the run settles.
+    let mut staging = output::Staging::create(&options.out)?;
+    let index = times.time("state-out", || {
         pool.install(|| {
-            pipeline::carry::write_state(
+            pipeline::carry::write_index(
                 staging.path(),
-                &settled,
+                &ingested,
                 &merchants,
                 &settings,
                 prior.as_ref(),
             )
         })
     })?;
+    staging.sync_in_background(index.unsynced);
+    let mut settled = pool.install(|| pipeline::settle(&plan, ingested))?;
+    let state_files =
+        pipeline::carry::state_files(&settled, &merchants, &settings, &index.segments);
     if !options.detail {
         settled.drop_transactions();
     }

@@ -136,7 +136,8 @@ fn a_damaged_state_stops_the_run_naming_the_file() {
         ),
         (
             "a flipped byte in a segment's hash column",
-            |out| flip(&segment_of(out), 64 + 9),
+            // The hash column starts at the second 4096-byte block.
+            |out| flip(&segment_of(out), 4096 + 9),
             "hash column checksum mismatch",
         ),
         (
@@ -190,4 +191,60 @@ fn verify_checks_every_state_file() {
     flip(&out.join("state/merchants.csv"), 150);
     let result = settle(&["verify", text(&out)]);
     assert_eq!(result.status.code(), Some(1));
+}
+
+/// Every published file of a run, keyed by its path under the folder.
+fn published(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(out)
+        .expect("a published run")
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).expect("readable"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_state_with_the_packed_segment_layout_of_earlier_engines_still_carries() {
+    // fixtures/state-v2 is the end state of `settle run` over
+    // transactions-week1.csv alone, published by the engine before segment
+    // version 3 (packed parts, no alignment).
+    let v2_segment = std::fs::read("fixtures/state-v2/state/index-2026-11-08-0001.seg")
+        .expect("the bundled version 2 state");
+    assert_eq!(&v2_segment[8..12], &2u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let week1 = dir.path().join("week1");
+    let result = settle_fixtures(&["fixtures/transactions-week1.csv"], &[], &week1);
+    assert!(result.status.success());
+    let v3_segment = std::fs::read(week1.join("state/index-2026-11-08-0001.seg")).unwrap();
+    assert_eq!(&v3_segment[8..12], &3u32.to_le_bytes());
+    assert_eq!(v3_segment.len() % 4096, 0, "version 3 pads to whole blocks");
+
+    let from_v3 = dir.path().join("from-v3");
+    let from_v2 = dir.path().join("from-v2");
+    assert_eq!(second_week(&week1, &from_v3).0, 0);
+    let (code, stderr, _) = second_week(Path::new("fixtures/state-v2"), &from_v2);
+    assert_eq!(code, 0, "{stderr}");
+    // Settlements, rejects and merchant states are the same; control.json
+    // differs only where it names the state it started from.
+    let without_control = |out: &Path| {
+        let mut files = published(out);
+        files.retain(|(name, _)| name != "control.json");
+        files
+    };
+    assert_eq!(without_control(&from_v2), without_control(&from_v3));
+    assert_eq!(
+        std::fs::read(from_v2.join("state/merchants.csv")).unwrap(),
+        std::fs::read(from_v3.join("state/merchants.csv")).unwrap()
+    );
+    assert!(
+        String::from_utf8_lossy(&std::fs::read(from_v2.join("rejects.csv")).unwrap())
+            .contains("duplicate_txn_id"),
+        "week 2 repeats week 1 ids, so the lookups reach the old segment"
+    );
+    assert_eq!(settle(&["verify", text(&from_v2)]).status.code(), Some(0));
 }

@@ -98,6 +98,8 @@ pub struct Staging {
     dir: PathBuf,
     out: PathBuf,
     published: bool,
+    /// The background sync of large files, if one was started.
+    syncing: Option<Result<std::thread::JoinHandle<Result<()>>>>,
 }
 
 impl Staging {
@@ -122,6 +124,7 @@ impl Staging {
             dir,
             out,
             published: false,
+            syncing: None,
         })
     }
 
@@ -154,9 +157,30 @@ impl Staging {
         })
     }
 
+    /// Starts making large written files durable on a thread of their own,
+    /// so that the disk writes them back while the run goes on; `publish`
+    /// waits for it. Called once.
+    pub fn sync_in_background(&mut self, files: Vec<(PathBuf, fs::File)>) {
+        assert!(self.syncing.is_none(), "one background sync per run");
+        let sync_all = move || -> Result<()> {
+            for (path, file) in &files {
+                file.sync_all()
+                    .map_err(|e| Error::io(format!("syncing {}", path.display()), e))?;
+            }
+            Ok(())
+        };
+        let syncing = std::thread::Builder::new()
+            .name("settle-sync".into())
+            .spawn(sync_all);
+        self.syncing = Some(syncing.map_err(|e| Error::io("starting the sync thread", e)));
+    }
+
     /// Makes every folder durable, then renames the staging folder to
     /// `--out`: the run appears whole or not at all.
     pub fn publish(mut self) -> Result<()> {
+        if let Some(syncing) = self.syncing.take() {
+            syncing?.join().expect("the sync thread does not panic")?;
+        }
         // Every folder inside is made durable before the folder itself.
         let entries = fs::read_dir(&self.dir)
             .map_err(|e| Error::io(format!("listing {}", self.dir.display()), e))?;

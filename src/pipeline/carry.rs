@@ -14,9 +14,11 @@ use crate::ingest::Merchants;
 use crate::ingest::reject::RejectCode;
 use crate::ingest::txn::Kind;
 use crate::ledger::MerchantState;
-use crate::pipeline::Settled;
 use crate::pipeline::link::PurchaseRef;
-use crate::state::{self, Closing, Entry, Names, NewEntry, PriorState, Purchase};
+use crate::pipeline::{Ingested, Settled};
+use crate::state::{
+    self, Closing, Entry, Names, NewEntry, PriorState, Purchase, SegmentRecord, WrittenIndex,
+};
 use rayon::prelude::*;
 
 /// The end state's merchants: this run's, then those of the starting state
@@ -44,23 +46,26 @@ pub fn closing_merchants<'a>(
     list
 }
 
-/// Writes the run's end state into `staging` and returns the small files
-/// (manifest, merchants) to publish with the rest.
-pub fn write_state<'a>(
+/// The first business date the end state's index keeps: it keeps the ids
+/// of the last refund_retention_days dates up to the horizon.
+fn index_first_day(horizon: Option<Day>, settings: &Settings) -> Option<Day> {
+    horizon.map(|h| h.saturating_sub(settings.refund_retention_days - 1))
+}
+
+/// Writes the id index of the run's end state into `staging`, as soon as
+/// the run is linked: the settling that follows does not change it.
+pub fn write_index(
     staging: &std::path::Path,
-    settled: &'a Settled,
-    merchants: &'a Merchants,
-    settings: &'a Settings,
+    ingested: &Ingested,
+    merchants: &Merchants,
+    settings: &Settings,
     prior: Option<&PriorState>,
-) -> Result<Vec<(String, Vec<u8>)>> {
-    let parsed = &settled.parsed;
-    let linked = &settled.linked;
+) -> Result<WrittenIndex> {
+    let parsed = &ingested.parsed;
+    let linked = &ingested.linked;
     let txns = &parsed.txns;
-    let horizon = settled.horizon;
-    // The index keeps the ids of the last refund_retention_days business
-    // dates up to the horizon.
-    let first_day: Option<Day> =
-        horizon.map(|h| h.saturating_sub(settings.refund_retention_days - 1));
+    let horizon = ingested.horizon;
+    let first_day = index_first_day(horizon, settings);
     let window = |day: Day| match (first_day, horizon) {
         (Some(first), Some(last)) => (first..=last).contains(&day),
         _ => false,
@@ -168,34 +173,47 @@ pub fn write_state<'a>(
         }
     };
 
-    let kept = match (prior, first_day) {
-        (Some(prior), Some(first)) => prior
-            .segments
-            .iter()
-            .filter(|segment| segment.facts.last_day >= first)
-            .cloned()
-            .collect(),
-        _ => Vec::new(),
-    };
-    let closing = Closing {
-        horizon,
-        index_first_day: first_day,
-        merchants: closing_merchants(settled, merchants),
-        kept,
-        kept_dir: prior.map(|p| p.dir.as_path()),
+    let kept = state::Kept {
+        segments: match (prior, first_day) {
+            (Some(prior), Some(first)) => prior
+                .segments
+                .iter()
+                .filter(|segment| segment.facts.last_day >= first)
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        },
+        dir: prior.map(|p| p.dir.as_path()),
     };
     let hash_at = |index: usize| match rows.get(index) {
         Some(&row) => txns[row as usize].id_hash,
         None => updated[index - rows.len()].hash,
     };
-    state::write(
+    state::write_index(
         staging,
-        &closing,
+        horizon,
+        &kept,
         &names,
         rows.len() + updated.len(),
         &entry_at,
         &hash_at,
     )
+}
+
+/// The manifest and merchants file of the run's end state, whose index
+/// has `segments`.
+pub fn state_files(
+    settled: &Settled,
+    merchants: &Merchants,
+    settings: &Settings,
+    segments: &[SegmentRecord],
+) -> Vec<(String, Vec<u8>)> {
+    state::state_files(&Closing {
+        horizon: settled.horizon,
+        index_first_day: index_first_day(settled.horizon, settings),
+        merchants: closing_merchants(settled, merchants),
+        segments,
+    })
 }
 
 /// The number of a name that master data or configuration no longer lists:

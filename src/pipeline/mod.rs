@@ -99,23 +99,48 @@ impl Settled {
     }
 }
 
+/// A run parsed and linked, its dates fixed, nothing settled yet: all
+/// that the id index of its end state needs, so that the index can be
+/// written (and its fsync started) while the run settles.
+pub struct Ingested {
+    pub parsed: Parsed,
+    pub linked: Linked,
+    /// The run's horizon, or the starting state's when the run has none.
+    pub horizon: Option<Day>,
+    start: Option<Day>,
+    span: Option<Span>,
+    /// Parse and link so far; settling adds its own.
+    pub times: stats::StageTimes,
+    latencies: stats::ChunkLatencies,
+}
+
 /// Runs every stage and checks conservation. Nothing is written here.
 pub fn run(plan: &Plan) -> Result<Settled> {
-    let settings = plan.settings;
-    let state_horizon = plan.prior.and_then(|prior| prior.horizon);
-    let context = RowContext {
-        settings,
+    let ingested = ingest(plan)?;
+    settle(plan, ingested)
+}
+
+fn row_context<'a>(plan: &Plan<'a>) -> RowContext<'a> {
+    RowContext {
+        settings: plan.settings,
         merchants: plan.merchants,
         through: plan.through,
-        state_horizon,
-    };
+        state_horizon: plan.prior.and_then(|prior| prior.horizon),
+    }
+}
+
+/// Parses and links every row and fixes the run's dates (RULES.md 2).
+pub fn ingest(plan: &Plan) -> Result<Ingested> {
+    let settings = plan.settings;
+    let context = row_context(plan);
+    let state_horizon = context.state_horizon;
     let mut times = stats::StageTimes::default();
     let latencies = stats::ChunkLatencies::default();
-    let mut parsed = times.time("parse", || {
+    let parsed = times.time("parse", || {
         parse::parse_files(&plan.txn_files, &context, plan.chunk_bytes, &latencies)
     });
     let prior_index = plan.prior.map(|prior| &prior.index);
-    let mut linked = times.time("link", || {
+    let linked = times.time("link", || {
         link::link(&parsed, settings, plan.merchants, prior_index)
     })?;
 
@@ -138,7 +163,30 @@ pub fn run(plan: &Plan) -> Result<Settled> {
         (Some(start), Some(horizon)) if start <= horizon => Some(Span { start, horizon }),
         _ => None,
     };
+    Ok(Ingested {
+        parsed,
+        linked,
+        horizon: horizon.or(state_horizon),
+        start,
+        span,
+        times,
+        latencies,
+    })
+}
 
+/// Aggregates, settles every merchant and checks conservation.
+pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
+    let settings = plan.settings;
+    let context = row_context(plan);
+    let Ingested {
+        mut parsed,
+        mut linked,
+        horizon,
+        start,
+        span,
+        mut times,
+        latencies,
+    } = ingested;
     let lag = settings.settlement_lag_days;
     let (adjustments, adjustment_counts, adjustment_rejects) = match plan.adjustments {
         None => (Vec::new(), None, Vec::new()),
@@ -251,7 +299,7 @@ pub fn run(plan: &Plan) -> Result<Settled> {
         rejects,
         span,
         start,
-        horizon: horizon.or(state_horizon),
+        horizon,
         txn_counts,
         adjustment_counts,
         adjustments,

@@ -11,15 +11,23 @@
 //!
 //! Records are in the order the run produced them (its file order), so that
 //! writing is a sequential, parallel pass; only the small hash and position
-//! columns are sorted. This module must not do I/O.
+//! columns are sorted.
+//!
+//! Version 3 (written) starts every part at a multiple of 4096 bytes and
+//! pads the file to one, with zeros, so that the writer can use direct I/O;
+//! the ids of each block of `BLOCK_ENTRIES` records start at one too.
+//! Version 2 (still read) packs the parts. This module must not do I/O.
 
 use crate::calendar::Day;
 use crate::config::limits;
 use crate::ingest::txn::Card;
+use crate::state::direct::ALIGN_BYTES;
 
 pub const MAGIC: &[u8; 8] = b"SETLIDX\0";
-/// The segment layout version this engine writes and reads.
-pub const SEGMENT_VERSION: u32 = 2;
+/// The segment layout version this engine writes.
+pub const SEGMENT_VERSION: u32 = 3;
+/// The packed layout of earlier engines, still read.
+pub const SEGMENT_VERSION_PACKED: u32 = 2;
 pub const HEADER_BYTES: usize = 64;
 pub const RECORD_BYTES: usize = 72;
 /// Entries in one segment: positions and offsets are `u32`.
@@ -29,23 +37,52 @@ const FLAG_PURCHASE: u8 = 1;
 const FLAG_VOIDED: u8 = 2;
 const FLAG_CREDIT: u8 = 4;
 
+/// Entries per writer block; in version 3 each block's ids start aligned.
+pub const BLOCK_ENTRIES: usize = 1 << 15;
+const _: () = assert!((BLOCK_ENTRIES * RECORD_BYTES).is_multiple_of(ALIGN_BYTES));
+
 /// Where each part of a segment of `count` entries starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
     pub count: usize,
+    /// Parts start at multiples of this: 1 (packed) or `ALIGN_BYTES`.
+    pub align: usize,
+    pub hashes_at: usize,
     pub positions_at: usize,
     pub records_at: usize,
     pub ids_at: usize,
 }
 
 impl Layout {
+    /// The layout this engine writes.
     pub fn new(count: usize) -> Layout {
-        Layout {
+        Layout::of_version(SEGMENT_VERSION, count).expect("the written version has a layout")
+    }
+
+    /// The layout of a segment of `version`, if this engine reads it.
+    pub fn of_version(version: u32, count: usize) -> Option<Layout> {
+        let align = match version {
+            SEGMENT_VERSION => ALIGN_BYTES,
+            SEGMENT_VERSION_PACKED => 1,
+            _ => return None,
+        };
+        let round = |n: usize| n.div_ceil(align) * align;
+        let hashes_at = round(HEADER_BYTES);
+        let positions_at = round(hashes_at + 8 * count);
+        let records_at = round(positions_at + 4 * count);
+        Some(Layout {
             count,
-            positions_at: HEADER_BYTES + 8 * count,
-            records_at: HEADER_BYTES + 12 * count,
-            ids_at: HEADER_BYTES + (12 + RECORD_BYTES) * count,
-        }
+            align,
+            hashes_at,
+            positions_at,
+            records_at,
+            ids_at: round(records_at + RECORD_BYTES * count),
+        })
+    }
+
+    /// `n` rounded up to where the next part may start.
+    pub fn round(&self, n: usize) -> usize {
+        n.div_ceil(self.align) * self.align
     }
 }
 
@@ -56,12 +93,13 @@ pub struct Header {
     pub count: u32,
     pub first_day: Day,
     pub last_day: Day,
+    /// Bytes of the ids part, padding included.
     pub ids_bytes: u32,
     pub merchant_count: u32,
     pub merchant_bytes: u32,
     pub category_count: u32,
     pub category_bytes: u32,
-    /// CRC-32 of the hash column.
+    /// CRC-32 of the hash column, up to where the positions start.
     pub hashes_crc: u32,
     /// CRC-32 of the name tables.
     pub names_crc: u32,

@@ -20,7 +20,9 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::format::{self, Entry, HEADER_BYTES, Header, Layout, RECORD_BYTES, SEGMENT_VERSION};
+use super::format::{
+    self, Entry, Header, Layout, RECORD_BYTES, SEGMENT_VERSION, SEGMENT_VERSION_PACKED,
+};
 use crate::calendar::Day;
 use crate::error::{Error, Result};
 use crate::ingest::Source;
@@ -37,6 +39,8 @@ pub struct Segment {
     layout: Layout,
     merchants_at: usize,
     categories_at: usize,
+    /// Where the name tables end: the rest is padding.
+    names_end: usize,
 }
 
 /// Why a segment cannot be used, for the message naming its file.
@@ -52,20 +56,21 @@ impl Segment {
         let name = path.display().to_string();
         let bytes = Source::open(&name)?;
         let header = Header::decode(&bytes).map_err(|why| corrupt(&name, why))?;
-        if header.version != SEGMENT_VERSION {
+        let Some(layout) = Layout::of_version(header.version, header.count as usize) else {
             return Err(Error::Usage(format!(
-                "{name}: index segment version {}; this engine reads version {SEGMENT_VERSION}",
+                "{name}: index segment version {}; this engine reads versions \
+                 {SEGMENT_VERSION_PACKED} and {SEGMENT_VERSION}",
                 header.version
             )));
-        }
-        let layout = Layout::new(header.count as usize);
+        };
         let merchants_at = layout.ids_at + header.ids_bytes as usize;
         let categories_at = merchants_at
             + 4 * (header.merchant_count as usize + 1)
             + header.merchant_bytes as usize;
-        let end = categories_at
+        let names_end = categories_at
             + 4 * (header.category_count as usize + 1)
             + header.category_bytes as usize;
+        let end = layout.round(names_end);
         if bytes.len() != end {
             return Err(corrupt(
                 &name,
@@ -73,7 +78,7 @@ impl Segment {
             ));
         }
         // The hash column is read whole by every lookup: map it in one call.
-        let column = HEADER_BYTES..layout.positions_at;
+        let column = layout.hashes_at..layout.positions_at;
         bytes.populate(column.clone());
         if crc32fast::hash(&bytes[column]) != header.hashes_crc {
             return Err(corrupt(&name, "hash column checksum mismatch"));
@@ -86,6 +91,7 @@ impl Segment {
             layout,
             merchants_at,
             categories_at,
+            names_end,
         })
     }
 
@@ -94,7 +100,7 @@ impl Segment {
     }
 
     fn hash(&self, sorted: usize) -> u64 {
-        format::u64_at(&self.bytes, HEADER_BYTES + sorted * 8)
+        format::u64_at(&self.bytes, self.layout.hashes_at + sorted * 8)
     }
 
     fn position(&self, sorted: usize) -> usize {
@@ -136,7 +142,7 @@ impl Segment {
 
     fn name_at(&self, table_at: usize, count: u32, number: u32) -> Result<Vec<u8>> {
         let valid = *self.names_valid.get_or_init(|| {
-            crc32fast::hash(&self.bytes[self.merchants_at..]) == self.header.names_crc
+            crc32fast::hash(&self.bytes[self.merchants_at..self.names_end]) == self.header.names_crc
         });
         if !valid {
             return Err(self.bad("name table checksum mismatch".into()));
@@ -185,7 +191,7 @@ impl Segment {
         id_of: &(impl Fn(u32) -> &'q [u8] + Sync),
     ) -> Result<Vec<(u32, u32)>> {
         let mut found = Vec::new();
-        let column = &self.bytes[HEADER_BYTES..self.layout.positions_at];
+        let column = &self.bytes[self.layout.hashes_at..self.layout.hashes_at + 8 * self.count()];
         let (mut q, mut e) = (0usize, 0usize);
         while q < hashes.len() && e < self.count() {
             let entry = format::u64_at(column, e * 8);

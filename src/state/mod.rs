@@ -17,6 +17,7 @@
 //! Reading a corrupt, truncated or foreign state is a usage error (exit 2)
 //! that names the file. This module must not decide rules or settle money.
 
+mod direct;
 pub mod format;
 pub mod index;
 #[cfg(test)]
@@ -315,64 +316,92 @@ fn render_merchants(merchants: &[(&str, MerchantState)]) -> String {
     out
 }
 
-/// A run's end state, ready to be published.
+/// The id index of a run's end state, written into the staging folder.
+pub struct WrittenIndex {
+    /// The run's own segment (if it has entries), then the kept ones.
+    pub segments: Vec<SegmentRecord>,
+    /// Files written but not yet synced, with their paths: the caller
+    /// makes them durable before it publishes.
+    pub unsynced: Vec<(PathBuf, std::fs::File)>,
+}
+
+/// The starting state's segments that the end state keeps.
+pub struct Kept<'a> {
+    /// Newest first.
+    pub segments: Vec<SegmentRecord>,
+    /// The starting state's folder, where they are.
+    pub dir: Option<&'a Path>,
+}
+
+/// Writes the id index of the end state into `staging/state/`: the run's
+/// own segment of entries `0..count` from `entry_at` (see
+/// `writer::write_segment`), then the kept segments, linked.
+pub fn write_index<'a>(
+    staging: &Path,
+    horizon: Option<Day>,
+    kept: &Kept,
+    names: &Names,
+    count: usize,
+    entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
+    hash_at: &(impl Fn(usize) -> u64 + Sync),
+) -> Result<WrittenIndex> {
+    let dir = staging.join(STATE_DIR);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let mut written = WrittenIndex {
+        segments: Vec::new(),
+        unsynced: Vec::new(),
+    };
+    if count > 0 {
+        // Named after the horizon and the chain's length: deterministic, so
+        // a re-run gives the same bytes, and distinct from every kept one.
+        let horizon = horizon.map_or_else(|| "none".into(), calendar::format_date);
+        let chain = kept.segments.len() + 1;
+        let file = format!("index-{horizon}-{chain:04}.seg");
+        let file = if kept.segments.iter().any(|k| k.file == file) {
+            format!("index-{horizon}-{chain:04}b.seg")
+        } else {
+            file
+        };
+        let path = dir.join(&file);
+        let (facts, unsynced) = writer::write_segment(&path, names, count, entry_at, hash_at)?;
+        written.segments.push(SegmentRecord { file, facts });
+        written.unsynced.push((path, unsynced));
+    }
+    for record in &kept.segments {
+        let from = kept
+            .dir
+            .expect("kept segments come with their folder")
+            .join(&record.file);
+        let to = dir.join(&record.file);
+        // A hard link costs no bytes and keeps the folder self-contained;
+        // across file systems the segment is copied instead, and the copy
+        // must be synced like a written segment.
+        if std::fs::hard_link(&from, &to).is_err() {
+            let io = |e| Error::io(format!("copying {} to {}", from.display(), to.display()), e);
+            std::fs::copy(&from, &to).map_err(io)?;
+            let copy = std::fs::File::open(&to).map_err(io)?;
+            written.unsynced.push((to, copy));
+        }
+        written.segments.push(record.clone());
+    }
+    Ok(written)
+}
+
+/// A run's end state apart from the index files.
 pub struct Closing<'a> {
     pub horizon: Option<Day>,
     pub index_first_day: Option<Day>,
     /// Sorted by id bytewise.
     pub merchants: Vec<(&'a str, MerchantState)>,
-    /// The earlier state's segments still live, newest first, and its folder.
-    pub kept: Vec<SegmentRecord>,
-    pub kept_dir: Option<&'a Path>,
+    /// Every segment of the end state (`WrittenIndex::segments`).
+    pub segments: &'a [SegmentRecord],
 }
 
-/// Writes the end state into `staging/state/`: the run's own segment of
-/// entries `0..count` from `entry_at` (see `writer::write_segment`), the
-/// kept segments linked, then returns the manifest and merchants file,
-/// named under `state/`, for the caller to write with the other small
-/// files.
-pub fn write<'a>(
-    staging: &Path,
-    closing: &Closing,
-    names: &Names,
-    count: usize,
-    entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
-    hash_at: &(impl Fn(usize) -> u64 + Sync),
-) -> Result<Vec<(String, Vec<u8>)>> {
-    let dir = staging.join(STATE_DIR);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    let mut segments = Vec::new();
-    if count > 0 {
-        // Named after the horizon and the chain's length: deterministic, so
-        // a re-run gives the same bytes, and distinct from every kept one.
-        let horizon = closing
-            .horizon
-            .map_or_else(|| "none".into(), calendar::format_date);
-        let file = format!("index-{horizon}-{:04}.seg", closing.kept.len() + 1);
-        let file = if closing.kept.iter().any(|k| k.file == file) {
-            format!("index-{horizon}-{:04}b.seg", closing.kept.len() + 1)
-        } else {
-            file
-        };
-        let facts = writer::write_segment(&dir.join(&file), names, count, entry_at, hash_at)?;
-        segments.push(SegmentRecord { file, facts });
-    }
-    for kept in &closing.kept {
-        let from = closing
-            .kept_dir
-            .expect("kept segments come with their folder")
-            .join(&kept.file);
-        let to = dir.join(&kept.file);
-        // A hard link costs no bytes and keeps the folder self-contained;
-        // across file systems the segment is copied instead.
-        if std::fs::hard_link(&from, &to).is_err() {
-            std::fs::copy(&from, &to).map_err(|e| {
-                Error::io(format!("copying {} to {}", from.display(), to.display()), e)
-            })?;
-        }
-        segments.push(kept.clone());
-    }
+/// The manifest and merchants file of an end state, named under `state/`,
+/// for the caller to write with the other small files.
+pub fn state_files(closing: &Closing) -> Vec<(String, Vec<u8>)> {
+    let segments = closing.segments;
     let merchants = render_merchants(&closing.merchants).into_bytes();
     let date =
         |day: Option<Day>| day.map_or(Value::Null, |d| Value::String(calendar::format_date(d)));
@@ -398,10 +427,10 @@ pub fn write<'a>(
         "{FORMAT} {STATE_VERSION} sha256={}\n{body}",
         sha256_hex(body.as_bytes())
     );
-    Ok(vec![
+    vec![
         (format!("{STATE_DIR}/{MANIFEST}"), manifest.into_bytes()),
         (format!("{STATE_DIR}/{MERCHANTS_FILE}"), merchants),
-    ])
+    ]
 }
 
 /// Deep check for `settle verify`: every segment the manifest lists has its

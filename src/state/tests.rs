@@ -1,9 +1,9 @@
 //! Segments written and read back: lookups, the newest entry deciding,
 //! hash collisions, and damage caught.
 
-use super::format::{Entry, HEADER_BYTES, NewEntry, Purchase};
+use super::format::{Entry, Layout, NewEntry, Purchase};
 use super::index::{Index, Segment};
-use super::writer::{Names, write_segment};
+use super::writer::{Names, write_segment, write_segment_buffered};
 use crate::calendar::Day;
 use crate::ingest::txn::{Card, id_hash};
 
@@ -45,7 +45,7 @@ fn written(entries: &[Entry]) -> (tempfile::TempDir, std::path::PathBuf, Segment
         merchants: vec![b"M0", b"M1"],
         categories: vec![b"general"],
     };
-    let facts = write_segment(
+    let (facts, _file) = write_segment(
         &path,
         &names,
         entries.len(),
@@ -115,6 +115,41 @@ fn equal_hashes_are_told_apart_by_their_ids() {
 }
 
 #[test]
+fn direct_and_buffered_writes_give_the_same_segment() {
+    let entries: Vec<Entry> = (0..40_000)
+        .map(|i| entry(&format!("T{i}"), i % 30, i % 4 == 0))
+        .collect();
+    let (dir, direct_path, _) = written(&entries);
+    let buffered_path = dir.path().join("buffered.seg");
+    let names = Names {
+        merchants: vec![b"M0", b"M1"],
+        categories: vec![b"general"],
+    };
+    let (facts, _file) = write_segment_buffered(
+        &buffered_path,
+        &names,
+        entries.len(),
+        &|i| new_entry(&entries[i]),
+        &|i| entries[i].hash,
+    )
+    .unwrap();
+    let buffered = std::fs::read(&buffered_path).unwrap();
+    assert_eq!(buffered, std::fs::read(&direct_path).unwrap());
+    assert_eq!(facts.crc32, crc32fast::hash(&buffered));
+    // Every part starts on a 4096-byte block, and so does the end.
+    let layout = Layout::new(entries.len());
+    for at in [
+        layout.hashes_at,
+        layout.positions_at,
+        layout.records_at,
+        layout.ids_at,
+        buffered.len(),
+    ] {
+        assert_eq!(at % 4096, 0);
+    }
+}
+
+#[test]
 fn damage_is_caught() {
     let entries: Vec<Entry> = (0..100).map(|i| entry(&format!("T{i}"), 5, true)).collect();
     let (_d, path, _) = written(&entries);
@@ -127,7 +162,10 @@ fn damage_is_caught() {
         })
     };
     // The header and the hash column are checked when a segment opens.
-    for at in [3, 20, HEADER_BYTES + 17] {
+    let layout = Layout::new(entries.len());
+    // The file ends with the name tables, then zeros to a whole block.
+    let names_end = original.iter().rposition(|&b| b != 0).unwrap() + 1;
+    for at in [3, 20, layout.hashes_at + 17] {
         let mut bytes = original.clone();
         bytes[at] ^= 0x40;
         assert!(index_of(&bytes).is_err(), "flip at {at} not caught");
@@ -136,10 +174,10 @@ fn damage_is_caught() {
     let ids: Vec<String> = (0..100).map(|i| format!("T{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     for at in [
-        HEADER_BYTES + 800 + 4 * 50 + 1,    // a position
-        HEADER_BYTES + 1200 + 72 * 50 + 41, // an amount in a record
-        HEADER_BYTES + 1200 + 72 * 100 + 5, // an id
-        original.len() - 1,                 // a name
+        layout.positions_at + 4 * 50 + 1, // a position
+        layout.records_at + 72 * 50 + 41, // an amount in a record
+        layout.ids_at + 5,                // an id
+        names_end - 1,                    // a name
     ] {
         let mut bytes = original.clone();
         bytes[at] ^= 0x01;

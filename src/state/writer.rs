@@ -1,30 +1,31 @@
 //! Writes an index segment: records in the run's own order, in parallel
 //! blocks written at their final offsets, then the sorted hash and
-//! position columns, the name tables, and the header last.
+//! position columns, the name tables, and the header last. Every write is
+//! a whole number of aligned blocks (`direct`), so that the segment goes to
+//! the disk without passing through the page cache.
 //!
 //! Memory holds 16 bytes per entry (the sort keys) and a few blocks, never
 //! the segment. This module must not decide what goes into the index.
 
-use std::os::unix::fs::FileExt;
+use rayon::prelude::*;
 use std::path::Path;
 
-use rayon::prelude::*;
-
+use super::direct::{ALIGN_BYTES, AlignedBuf, BlockFile};
 use super::format::{
-    self, HEADER_BYTES, Header, Layout, NewEntry, RECORD_BYTES, SEGMENT_ENTRIES_MAX,
+    self, BLOCK_ENTRIES, HEADER_BYTES, Header, Layout, NewEntry, RECORD_BYTES, SEGMENT_ENTRIES_MAX,
     SEGMENT_VERSION,
 };
 use crate::calendar::Day;
 use crate::error::{Error, Result};
 
-/// Entries encoded per block: each block is one parallel task and one write.
-const BLOCK_ENTRIES: usize = 1 << 15;
 /// Blocks in flight at once, which bounds the writer's memory.
 const BLOCKS_IN_FLIGHT_MAX: usize = 16;
 /// The sorted columns are built in this many passes, each over the hashes
 /// whose top bits select it, so that at most a quarter of the sort keys is
 /// in memory at once.
 const SORT_PASSES: u64 = 4;
+/// Bytes a sorted column gathers before it writes them.
+const COLUMN_WRITE_BYTES: usize = 1 << 20;
 
 /// What a written segment is: the manifest lists these facts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,19 +52,85 @@ struct Scan {
 }
 
 /// Writes entries `0..count`, as `entry_at` gives them, as a segment at
-/// `path`. `hash_at(i)` must equal `entry_at(i).hash` and be cheap: the
-/// sorted columns are built from it in several passes. Entries must have
-/// distinct ids.
+/// `path`, and returns its facts and the file, written but not yet synced:
+/// the caller makes it durable (in the background) before publishing.
+/// `hash_at(i)` must equal `entry_at(i).hash` and be cheap: the sorted
+/// columns are built from it in several passes. Entries must have distinct
+/// ids.
 pub fn write_segment<'a>(
     path: &Path,
     names: &Names,
     count: usize,
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
     hash_at: &(impl Fn(usize) -> u64 + Sync),
-) -> Result<SegmentFacts> {
+) -> Result<(SegmentFacts, std::fs::File)> {
+    let file =
+        BlockFile::create(path).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    write_blocks(path, file, names, count, entry_at, hash_at)
+}
+
+/// `write_segment` through the page cache only, for tests of the fallback.
+#[cfg(test)]
+pub fn write_segment_buffered<'a>(
+    path: &Path,
+    names: &Names,
+    count: usize,
+    entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
+    hash_at: &(impl Fn(usize) -> u64 + Sync),
+) -> Result<(SegmentFacts, std::fs::File)> {
+    let file = BlockFile::create_buffered(path)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    write_blocks(path, file, names, count, entry_at, hash_at)
+}
+
+/// A sorted column, gathered and written in aligned blocks.
+struct Column<'f> {
+    file: &'f BlockFile,
+    at: usize,
+    buf: AlignedBuf,
+    crc: crc32fast::Hasher,
+}
+
+impl<'f> Column<'f> {
+    fn new(file: &'f BlockFile, at: usize) -> Column<'f> {
+        Column {
+            file,
+            at,
+            buf: AlignedBuf::with_capacity(COLUMN_WRITE_BYTES),
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.buf.room() < bytes.len() {
+            self.flush()?;
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes what is gathered, padded to a whole block; only the last
+    /// flush may be short of `COLUMN_WRITE_BYTES`.
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.buf.pad();
+        self.file.write_at(&self.buf, self.at)?;
+        self.crc.update(self.buf.as_slice());
+        self.at += self.buf.len();
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+fn write_blocks<'a>(
+    path: &Path,
+    file: BlockFile,
+    names: &Names,
+    count: usize,
+    entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
+    hash_at: &(impl Fn(usize) -> u64 + Sync),
+) -> Result<(SegmentFacts, std::fs::File)> {
     assert!(count <= SEGMENT_ENTRIES_MAX, "segment too large");
     let io = |e| Error::io(format!("writing {}", path.display()), e);
-    let file = std::fs::File::create(path).map_err(io)?;
     let layout = Layout::new(count);
     let blocks: Vec<std::ops::Range<usize>> = (0..count)
         .step_by(BLOCK_ENTRIES)
@@ -89,11 +156,12 @@ pub fn write_segment<'a>(
             scan
         })
         .collect();
+    // Each block's ids start at a block boundary: they are one write.
     let mut id_bases = Vec::with_capacity(blocks.len());
     let mut ids_bytes = 0usize;
     for scan in &scans {
         id_bases.push(ids_bytes);
-        ids_bytes += scan.ids_bytes;
+        ids_bytes += layout.round(scan.ids_bytes);
     }
     assert!(u32::try_from(ids_bytes).is_ok(), "segment ids too large");
     let first_day = scans.iter().map(|s| s.first_day).min().unwrap_or(0);
@@ -105,34 +173,31 @@ pub fn write_segment<'a>(
     };
 
     // Second pass: records and ids, block by block at their final offsets;
-    // the CRCs of the blocks combine in file order.
+    // the CRCs of the blocks combine in file order. A block's padding
+    // fills the gap to the next block or part.
     let mut records_crc = crc32fast::Hasher::new();
     let mut ids_crc = crc32fast::Hasher::new();
-    for wave in blocks
-        .iter()
-        .zip(&id_bases)
-        .collect::<Vec<_>>()
-        .chunks(BLOCKS_IN_FLIGHT_MAX)
-    {
+    let jobs: Vec<_> = blocks.iter().zip(&scans).zip(&id_bases).collect();
+    for wave in jobs.chunks(BLOCKS_IN_FLIGHT_MAX) {
         let written: Vec<(crc32fast::Hasher, crc32fast::Hasher)> = wave
             .par_iter()
-            .map(|&(block, id_base)| -> Result<_> {
-                let id_base = *id_base;
-                let mut records = Vec::with_capacity(block.len() * RECORD_BYTES);
-                let mut ids = Vec::new();
+            .map(|&((block, scan), &id_base)| -> Result<_> {
+                let mut records = AlignedBuf::with_capacity(block.len() * RECORD_BYTES);
+                let mut ids = AlignedBuf::with_capacity(scan.ids_bytes);
                 for index in block.clone() {
                     let entry = entry_at(index);
-                    records
-                        .extend_from_slice(&format::encode(&entry, (id_base + ids.len()) as u32));
+                    let id_offset = (id_base + ids.len()) as u32;
+                    records.extend_from_slice(&format::encode(&entry, id_offset));
                     ids.extend_from_slice(entry.id);
                 }
+                records.pad();
+                ids.pad();
                 let at = layout.records_at + block.start * RECORD_BYTES;
-                file.write_all_at(&records, at as u64).map_err(io)?;
-                file.write_all_at(&ids, (layout.ids_at + id_base) as u64)
-                    .map_err(io)?;
+                file.write_at(&records, at).map_err(io)?;
+                file.write_at(&ids, layout.ids_at + id_base).map_err(io)?;
                 let (mut r, mut i) = (crc32fast::Hasher::new(), crc32fast::Hasher::new());
-                r.update(&records);
-                i.update(&ids);
+                r.update(records.as_slice());
+                i.update(ids.as_slice());
                 Ok((r, i))
             })
             .collect::<Result<_>>()?;
@@ -143,10 +208,10 @@ pub fn write_segment<'a>(
     }
 
     // The sorted columns: hashes, and for each the number of its record,
-    // a quarter of the hash space per pass, written in blocks.
-    let mut hashes_crc = crc32fast::Hasher::new();
-    let mut positions_crc = crc32fast::Hasher::new();
-    let mut written = 0usize;
+    // a quarter of the hash space per pass.
+    let mut hashes = Column::new(&file, layout.hashes_at);
+    let mut positions = Column::new(&file, layout.positions_at);
+    let mut sorted = 0usize;
     for pass in 0..SORT_PASSES {
         let mut keys: Vec<(u64, u32)> = blocks
             .par_iter()
@@ -161,32 +226,34 @@ pub fn write_segment<'a>(
             a.0.cmp(&b.0)
                 .then_with(|| entry_at(a.1 as usize).id.cmp(entry_at(b.1 as usize).id))
         });
-        for block in keys.chunks(BLOCK_ENTRIES) {
-            let hashes: Vec<u8> = block
-                .iter()
-                .flat_map(|(hash, _)| hash.to_le_bytes())
-                .collect();
-            let positions: Vec<u8> = block
-                .iter()
-                .flat_map(|(_, index)| index.to_le_bytes())
-                .collect();
-            file.write_all_at(&hashes, (HEADER_BYTES + 8 * written) as u64)
-                .map_err(io)?;
-            file.write_all_at(&positions, (layout.positions_at + 4 * written) as u64)
-                .map_err(io)?;
-            hashes_crc.update(&hashes);
-            positions_crc.update(&positions);
-            written += block.len();
+        for (hash, index) in &keys {
+            hashes.push(&hash.to_le_bytes()).map_err(io)?;
+            positions.push(&index.to_le_bytes()).map_err(io)?;
         }
+        sorted += keys.len();
     }
-    assert_eq!(written, count, "every entry is in one sort pass");
-    let mut tables = Vec::with_capacity(
-        format::names_bytes(&names.merchants) + format::names_bytes(&names.categories),
+    assert_eq!(sorted, count, "every entry is in one sort pass");
+    hashes.flush().map_err(io)?;
+    positions.flush().map_err(io)?;
+    assert_eq!(
+        hashes.at, layout.positions_at,
+        "hashes end where positions start"
     );
+    assert_eq!(
+        positions.at, layout.records_at,
+        "positions end where records start"
+    );
+
+    let names_at = layout.ids_at + ids_bytes;
+    let tables_bytes =
+        format::names_bytes(&names.merchants) + format::names_bytes(&names.categories);
+    let mut tables = Vec::with_capacity(tables_bytes);
     format::encode_names(&names.merchants, &mut tables);
     format::encode_names(&names.categories, &mut tables);
-    file.write_all_at(&tables, (layout.ids_at + ids_bytes) as u64)
-        .map_err(io)?;
+    let mut tables_block = AlignedBuf::with_capacity(tables.len());
+    tables_block.extend_from_slice(&tables);
+    tables_block.pad();
+    file.write_at(&tables_block, names_at).map_err(io)?;
 
     let name_bytes = |list: &[&[u8]]| list.iter().map(|n| n.len()).sum::<usize>() as u32;
     let header = Header {
@@ -199,25 +266,35 @@ pub fn write_segment<'a>(
         merchant_bytes: name_bytes(&names.merchants),
         category_count: names.categories.len() as u32,
         category_bytes: name_bytes(&names.categories),
-        hashes_crc: hashes_crc.clone().finalize(),
+        hashes_crc: hashes.crc.clone().finalize(),
         names_crc: crc32fast::hash(&tables),
     }
     .encode();
-    file.write_all_at(&header, 0).map_err(io)?;
-    file.sync_all().map_err(io)?;
+    let mut header_block = AlignedBuf::with_capacity(layout.hashes_at);
+    header_block.extend_from_slice(&header);
+    header_block.pad();
+    assert_eq!(
+        header_block.len(),
+        layout.hashes_at,
+        "the header fills its part"
+    );
+    file.write_at(&header_block, 0).map_err(io)?;
 
     let mut crc = crc32fast::Hasher::new();
-    crc.update(&header);
-    crc.combine(&hashes_crc);
-    crc.combine(&positions_crc);
+    crc.update(header_block.as_slice());
+    crc.combine(&hashes.crc);
+    crc.combine(&positions.crc);
     crc.combine(&records_crc);
     crc.combine(&ids_crc);
-    crc.update(&tables);
-    Ok(SegmentFacts {
-        bytes: (layout.ids_at + ids_bytes + tables.len()) as u64,
+    crc.update(tables_block.as_slice());
+    let facts = SegmentFacts {
+        bytes: (names_at + tables_block.len()) as u64,
         crc32: crc.finalize(),
         entries: count as u64,
         first_day,
         last_day,
-    })
+    };
+    debug_assert_eq!(HEADER_BYTES, header.len());
+    debug_assert!((facts.bytes as usize).is_multiple_of(ALIGN_BYTES));
+    Ok((facts, file.into_file()))
 }
