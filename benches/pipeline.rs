@@ -15,7 +15,7 @@ use settle::ingest::{Merchants, Source, merchants};
 use settle::ledger::{self, DayTotals, MerchantInput, MerchantState, Span};
 use settle::money::{self, Rounding};
 use settle::pipeline::stats::ChunkLatencies;
-use settle::pipeline::{self, Plan, TxnFile, link, parse};
+use settle::pipeline::{self, Input, Plan, TxnFile, link, parse};
 
 const ROWS: u64 = 200_000;
 
@@ -65,10 +65,13 @@ fn stages(c: &mut Criterion) {
         state_horizon: None,
     };
     let files = [TxnFile {
-        source: &data.source,
+        input: Input::Bytes(&data.source),
         header: &data.header,
     }];
-    let parse_all = || parse::parse_files(&files, &context, 1 << 20, &ChunkLatencies::default());
+    let parse_all = || {
+        parse::parse_files(&files, &context, 1 << 20, &ChunkLatencies::default())
+            .expect("mapped files parse")
+    };
 
     let mut group = c.benchmark_group("stages");
     group.throughput(Throughput::Bytes(bytes));
@@ -115,7 +118,7 @@ fn stages(c: &mut Criterion) {
                 settings: &data.settings,
                 merchants: &data.merchants,
                 txn_files: vec![TxnFile {
-                    source: &data.source,
+                    input: Input::Bytes(&data.source),
                     header: &data.header,
                 }],
                 adjustments: None,

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use crate::calendar::{self, Day};
 use crate::config::{self, limits};
 use crate::error::{Error, Result};
+use crate::ingest::stream::{Stream, StreamDigest};
 use crate::ingest::{Source, adjustments, header, merchants, txn};
 use crate::output::{self, control::InputFile, control::sha256_hex};
 use crate::pipeline::stats::{self, RunStats, StageTimes};
-use crate::pipeline::{self, Plan, Totals, TxnFile};
+use crate::pipeline::{self, Input, Plan, Totals, TxnFile};
 use crate::state;
 
 /// What `settle run` was asked to do.
@@ -42,6 +43,37 @@ pub struct RunSummary {
     pub files_written: usize,
     pub totals: Totals,
     pub stats: RunStats,
+}
+
+/// A transactions input as opened: a file's bytes, or stdin as a stream.
+enum Opened {
+    Bytes(Source),
+    Stream(Stream),
+}
+
+impl Opened {
+    fn open(path: &str) -> Result<Opened> {
+        if path == "-" {
+            Stream::open(path, Box::new(std::io::stdin())).map(Opened::Stream)
+        } else {
+            Source::open(path).map(Opened::Bytes)
+        }
+    }
+
+    /// The bytes that hold the header.
+    fn head(&self) -> &[u8] {
+        match self {
+            Opened::Bytes(bytes) => bytes,
+            Opened::Stream(stream) => stream.head(),
+        }
+    }
+
+    fn input(&self) -> Input<'_> {
+        match self {
+            Opened::Bytes(bytes) => Input::Bytes(bytes),
+            Opened::Stream(stream) => Input::Stream(stream),
+        }
+    }
 }
 
 fn display(path: &Path) -> String {
@@ -99,12 +131,12 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         let sources = options
             .transactions
             .iter()
-            .map(|path| Source::open(path))
+            .map(|path| Opened::open(path))
             .collect::<Result<Vec<_>>>()?;
         let headers = sources
             .iter()
             .zip(&options.transactions)
-            .map(|(bytes, name)| header::read(bytes, name, &txn::COLUMNS))
+            .map(|(opened, name)| header::read(opened.head(), name, &txn::COLUMNS))
             .collect::<Result<Vec<_>>>()?;
 
         Ok((sources, headers))
@@ -124,7 +156,10 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         txn_files: sources
             .iter()
             .zip(&headers)
-            .map(|(source, header)| TxnFile { source, header })
+            .map(|(opened, header)| TxnFile {
+                input: opened.input(),
+                header,
+            })
             .collect(),
         adjustments: adjustments_source
             .as_deref()
@@ -162,6 +197,14 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     }
     times.stages.append(&mut settled.times.stages);
 
+    let streamed = |file_index: usize| -> &StreamDigest {
+        let found = settled
+            .parsed
+            .streamed
+            .iter()
+            .find(|(i, _)| *i as usize == file_index);
+        &found.expect("a parsed stream has its digest").1
+    };
     let input = |name: String, bytes: &[u8]| InputFile {
         path: name,
         sha256: sha256_hex(bytes),
@@ -173,7 +216,14 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
             .transactions
             .iter()
             .zip(&sources)
-            .map(|(name, bytes)| input(name.clone(), bytes))
+            .enumerate()
+            .map(|(file_index, (name, opened))| match opened {
+                Opened::Bytes(bytes) => input(name.clone(), bytes),
+                Opened::Stream(_) => InputFile {
+                    path: name.clone(),
+                    sha256: streamed(file_index).sha256.clone(),
+                },
+            })
             .collect(),
         adjustments: adjustments_name
             .zip(adjustments_source.as_deref())
@@ -184,7 +234,14 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     let rows_read = settled.txn_counts.iter().map(|c| c.rows_read).sum();
     let mut run_stats = RunStats {
         rows_read,
-        bytes_read: sources.iter().map(|s| s.len() as u64).sum(),
+        bytes_read: sources
+            .iter()
+            .enumerate()
+            .map(|(file_index, opened)| match opened {
+                Opened::Bytes(bytes) => bytes.len() as u64,
+                Opened::Stream(_) => streamed(file_index).bytes,
+            })
+            .sum(),
         threads,
         chunk_latency_us: settled.latencies.summary_us(),
         ..RunStats::default()

@@ -237,6 +237,24 @@ proptest! {
         };
         prop_assert_eq!(settlements(&serial), settlements(&split));
         prop_assert_eq!(&control["totals"], &self::control(&split)["totals"]);
+
+        // The same bytes on stdin, streamed in blocks of `chunk_bytes`: the
+        // same rows, line numbers, digest and totals.
+        let text = std::fs::read(dir.path("all.csv")).unwrap();
+        let out = dir.path("stdin").display().to_string();
+        let args: Vec<String> = ["run", "--config", "settle.toml", "--merchants", "merchants.csv", "--transactions", "-", "--detail", "--threads", "3", "--chunk-bytes", &chunk_bytes.to_string(), "--out", &out].iter().map(|a| a.to_string()).collect();
+        let (code, _, stderr) = common::exec(dir.0.path(), &args, Some(&text));
+        prop_assert_eq!(code, 0, "{}", stderr);
+        let streamed = read_tree(&dir.path("stdin"));
+        prop_assert_eq!(settlements(&serial), settlements(&streamed));
+        let whole_path = dir.path("all.csv").display().to_string();
+        let rejects = |files: &BTreeMap<String, Vec<u8>>| String::from_utf8_lossy(&files["rejects.csv"]).replace(&whole_path, "-");
+        prop_assert_eq!(rejects(&serial), rejects(&streamed));
+        let streamed_control = self::control(&streamed);
+        prop_assert_eq!(&control["totals"], &streamed_control["totals"]);
+        for key in ["sha256", "rows_read", "rows_accepted", "rows_rejected"] {
+            prop_assert_eq!(&file[key], &streamed_control["inputs"]["transactions"][0][key]);
+        }
     }
 
     #[test]

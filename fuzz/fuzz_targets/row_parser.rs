@@ -32,7 +32,7 @@ use settle::calendar;
 use settle::config::{self, Settings};
 use settle::ingest::{Merchants, Source, header, merchants, txn};
 use settle::output::{self, control::InputFile, control::RunInfo};
-use settle::pipeline::{self, Plan, Settled, TxnFile};
+use settle::pipeline::{self, Input, Plan, Settled, TxnFile};
 
 const FILE: &str = "fuzz.csv";
 const MERCHANTS: &str = include_str!("../data/merchants.csv");
@@ -73,7 +73,10 @@ fn settle_once(
     let plan = Plan {
         settings,
         merchants: &world.merchants,
-        txn_files: vec![TxnFile { source, header }],
+        txn_files: vec![TxnFile {
+            input: Input::Bytes(source),
+            header,
+        }],
         adjustments: None,
         through,
         chunk_bytes,

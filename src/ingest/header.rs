@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::ingest::csv::{Record, Tokenizer};
 
 /// The byte-order mark a file may start with.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Where the data rows of a file begin, and the columns its header named.
 pub struct Header {

@@ -13,6 +13,7 @@ pub mod merchants;
 mod mmap;
 pub mod reject;
 pub mod source;
+pub mod stream;
 pub mod txn;
 
 pub use merchants::{Merchant, Merchants};

@@ -1,4 +1,5 @@
-//! Input bytes: a mapped file, or the whole of stdin read into memory.
+//! Input bytes: a mapped file, or the whole of stdin read into memory (for
+//! merchants or adjustments; transactions on stdin stream, see `stream`).
 
 use std::io::Read;
 use std::ops::Deref;

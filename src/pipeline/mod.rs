@@ -22,7 +22,7 @@ use crate::ledger::{self, DayTotals, MerchantInput, MerchantState, Row, Span};
 use crate::money;
 use crate::state::PriorState;
 pub use link::Linked;
-pub use parse::{Parsed, TxnFile};
+pub use parse::{Input, Parsed, TxnFile};
 
 /// The inputs of one run, already opened and with headers checked.
 pub struct Plan<'a> {
@@ -138,7 +138,7 @@ pub fn ingest(plan: &Plan) -> Result<Ingested> {
     let latencies = stats::ChunkLatencies::default();
     let parsed = times.time("parse", || {
         parse::parse_files(&plan.txn_files, &context, plan.chunk_bytes, &latencies)
-    });
+    })?;
     let prior_index = plan.prior.map(|prior| &prior.index);
     let linked = times.time("link", || {
         link::link(&parsed, settings, plan.merchants, prior_index)

@@ -5,24 +5,36 @@
 //! order: chunk i is right only if its first record starts exactly where
 //! chunk i−1 stopped. A wrong chunk is parsed again from that position.
 //! Line numbers come from per-chunk line-end counts, fixed up in order.
+//!
+//! A stream (stdin) is cut at exact record boundaries by its reader thread
+//! (`ingest::stream`) and its blocks are parsed as they arrive, then put in
+//! order.
 
 use rayon::prelude::*;
 
+use crate::error::Result;
 use crate::ingest::csv::{self, Record, Tokenizer};
+use crate::ingest::stream::{Stream, StreamDigest};
 use crate::ingest::txn::{self, RowContext, Txn, TxnColumns};
 use crate::ingest::{Reject, Source, header::Header};
 use crate::pipeline::stats::ChunkLatencies;
 
-/// One transactions file, with its header already read.
-pub struct TxnFile<'a> {
-    pub source: &'a Source,
-    pub header: &'a Header,
+/// Blocks of a stream read ahead of the parse workers.
+const STREAM_BLOCKS_QUEUED_MAX: usize = 8;
+
+/// Where a transactions file's bytes come from.
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    /// All of its bytes, mapped or read.
+    Bytes(&'a Source),
+    /// Stdin: its header has been read; the rest streams while parsing.
+    Stream(&'a Stream),
 }
 
-impl TxnFile<'_> {
-    fn bytes(&self) -> &[u8] {
-        self.source
-    }
+/// One transactions file, with its header already read.
+pub struct TxnFile<'a> {
+    pub input: Input<'a>,
+    pub header: &'a Header,
 }
 
 /// What parsing all files gave: transactions that passed steps 1 and 2 in
@@ -32,6 +44,8 @@ pub struct Parsed {
     pub arenas: Vec<Vec<u8>>,
     pub rejects: Vec<Reject>,
     pub rows_read_per_file: Vec<u64>,
+    /// The digest of each streamed file, by file index.
+    pub streamed: Vec<(u32, StreamDigest)>,
 }
 
 impl Parsed {
@@ -77,22 +91,39 @@ struct ChunkOut {
 
 struct ChunkJob<'a> {
     file_index: u32,
-    file: &'a TxnFile<'a>,
+    bytes: &'a [u8],
+    /// The mapped file `bytes` belong to, whose pages are released once
+    /// parsed; `None` for a stream's block.
+    source: Option<&'a Source>,
+    header: &'a Header,
     start: usize,
     limit: usize,
 }
 
-/// Parses the records of `job` that start at or after `from`, writing
-/// transactions into `slots` (one per line of the chunk is enough).
+impl ChunkJob<'_> {
+    /// Parses the job's records that start at or after `from`, then lets
+    /// the mapped pages it read go.
+    fn parse(&self, from: usize, chunk: u32, context: &RowContext, slots: &mut [Txn]) -> ChunkOut {
+        let out = parse_chunk(self, from, chunk, context, slots);
+        if let Some(source) = self.source {
+            source.release(from..out.stop);
+        }
+        out
+    }
+}
+
+/// Parses the records of `job` that start at or after `from` (and before
+/// its limit), writing transactions into `slots` (one per line of the chunk
+/// is enough).
 fn parse_chunk(
-    job: &ChunkJob,
+    job: &ChunkJob<'_>,
     from: usize,
     chunk: u32,
     context: &RowContext,
     slots: &mut [Txn],
 ) -> ChunkOut {
-    let bytes = job.file.bytes();
-    let columns = TxnColumns::new(job.file.header.field_count, &job.file.header.columns);
+    let bytes = job.bytes;
+    let columns = TxnColumns::new(job.header.field_count, &job.header.columns);
     let mut tokenizer = Tokenizer::new(bytes, from);
     tokenizer.skip_blank_lines();
     let first_record = tokenizer.position();
@@ -134,26 +165,31 @@ fn parse_chunk(
     }
     out.arena.shrink_to_fit();
     out.stop = tokenizer.position();
-    job.file.source.release(from..out.stop);
     out.line_ends_to_stop = tokenizer.line_ends();
     out
 }
 
 /// Parses every file, chunks in parallel, and returns the rows in file order.
+/// Fails only when a stream cannot be read.
 pub fn parse_files(
     files: &[TxnFile],
     context: &RowContext,
     chunk_bytes: usize,
     latencies: &ChunkLatencies,
-) -> Parsed {
+) -> Result<Parsed> {
     let mut jobs = Vec::new();
     for (file_index, file) in files.iter().enumerate() {
-        let starts = csv::chunk_starts(file.bytes(), file.header.data_start, chunk_bytes);
+        let Input::Bytes(source) = file.input else {
+            continue;
+        };
+        let starts = csv::chunk_starts(source, file.header.data_start, chunk_bytes);
         for (i, &start) in starts.iter().enumerate() {
-            let limit = starts.get(i + 1).copied().unwrap_or(file.bytes().len());
+            let limit = starts.get(i + 1).copied().unwrap_or(source.len());
             jobs.push(ChunkJob {
                 file_index: file_index as u32,
-                file,
+                bytes: source,
+                source: Some(source),
+                header: file.header,
                 start,
                 limit,
             });
@@ -166,8 +202,10 @@ pub fn parse_files(
     let slot_counts: Vec<usize> = jobs
         .par_iter()
         .map(|job| {
-            let lines = csv::count_line_ends(job.file.bytes(), job.start, job.limit) as usize + 1;
-            job.file.source.release(job.start..job.limit);
+            let lines = csv::count_line_ends(job.bytes, job.start, job.limit) as usize + 1;
+            if let Some(source) = job.source {
+                source.release(job.start..job.limit);
+            }
             lines
         })
         .collect();
@@ -190,7 +228,7 @@ pub fn parse_files(
         .enumerate()
         .map(|(i, (job, slots))| {
             let started = std::time::Instant::now();
-            let out = parse_chunk(job, job.start, i as u32, context, slots);
+            let out = job.parse(job.start, i as u32, context, slots);
             latencies.record(started.elapsed());
             out
         })
@@ -205,10 +243,7 @@ pub fn parse_files(
             Some((file_index, stop, line_ends)) if file_index == job.file_index => {
                 (stop, line_ends)
             }
-            _ => (
-                job.file.header.data_start,
-                job.file.header.lines_before_data,
-            ),
+            _ => (job.header.data_start, job.header.lines_before_data),
         };
         let slots = &mut txns[slot_starts[i]..slot_starts[i + 1]];
         let line_ends_before_start = if outs[i].first_record == base_position {
@@ -217,7 +252,7 @@ pub fn parse_files(
             // The guess fell inside a quoted field (or in a record that an
             // earlier chunk already read): parse again from the true start.
             // Its records start inside this chunk, so its slots suffice.
-            outs[i] = parse_chunk(job, base_position, i as u32, context, slots);
+            outs[i] = job.parse(base_position, i as u32, context, slots);
             base_line_ends
         };
         let out = &mut outs[i];
@@ -249,10 +284,129 @@ pub fn parse_files(
         rejects.extend(out.rejects);
         arenas.push(out.arena);
     }
-    Parsed {
+    let mut parsed = Parsed {
         txns,
         arenas,
         rejects,
         rows_read_per_file,
+        streamed: Vec::new(),
+    };
+    for (file_index, file) in files.iter().enumerate() {
+        if let Input::Stream(stream) = file.input {
+            let file_index = file_index as u32;
+            parse_stream(
+                &mut parsed,
+                file_index,
+                stream,
+                file.header,
+                context,
+                chunk_bytes,
+                latencies,
+            )?;
+        }
     }
+    Ok(parsed)
+}
+
+/// A stream's parsed blocks, put in order as they finish: each block's
+/// rows move into one vector at once and its own vector is freed, so the
+/// rows are never held twice.
+struct InOrder {
+    next: u32,
+    /// Blocks that finished before an earlier one.
+    waiting: std::collections::BTreeMap<u32, (ChunkOut, Vec<Txn>)>,
+    txns: Vec<Txn>,
+    outs: Vec<ChunkOut>,
+}
+
+impl InOrder {
+    fn add(&mut self, number: u32, out: ChunkOut, txns: Vec<Txn>) {
+        self.waiting.insert(number, (out, txns));
+        while let Some((out, txns)) = self.waiting.remove(&self.next) {
+            self.txns.extend_from_slice(&txns);
+            self.outs.push(out);
+            self.next += 1;
+        }
+    }
+}
+
+/// Parses a stream's blocks in parallel as its reader thread cuts them, and
+/// puts its rows in their place in file order.
+fn parse_stream(
+    parsed: &mut Parsed,
+    file_index: u32,
+    stream: &Stream,
+    header: &Header,
+    context: &RowContext,
+    block_bytes: usize,
+    latencies: &ChunkLatencies,
+) -> Result<()> {
+    let first_chunk = parsed.arenas.len() as u32;
+    let (send, receive) = crossbeam_channel::bounded(STREAM_BLOCKS_QUEUED_MAX);
+    // The lock is taken once per block (megabytes), never per row.
+    let in_order = std::sync::Mutex::new(InOrder {
+        next: 0,
+        waiting: std::collections::BTreeMap::new(),
+        txns: Vec::new(),
+        outs: Vec::new(),
+    });
+    let digest = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            stream.read_blocks(
+                header.data_start,
+                header.lines_before_data,
+                block_bytes,
+                &send,
+            )
+        });
+        receive.into_iter().par_bridge().for_each(|block| {
+            let started = std::time::Instant::now();
+            let bytes = block.bytes.as_slice();
+            let lines = csv::count_line_ends(bytes, 0, bytes.len()) as usize + 1;
+            let mut slots = vec![Txn::PLACEHOLDER; lines];
+            let job = ChunkJob {
+                file_index,
+                bytes,
+                source: None,
+                header,
+                start: 0,
+                limit: bytes.len(),
+            };
+            let mut out = job.parse(0, first_chunk + block.number, context, &mut slots);
+            slots.truncate(out.txn_count);
+            for txn in &mut slots {
+                txn.line += block.line_ends_before + 1;
+            }
+            for reject in &mut out.rejects {
+                reject.line += block.line_ends_before + 1;
+            }
+            latencies.record(started.elapsed());
+            in_order
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .add(block.number, out, slots);
+        });
+        reader.join().expect("the stream reader does not panic")
+    })?;
+    let in_order = in_order
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    assert!(in_order.waiting.is_empty(), "every block was put in order");
+    let at = parsed.txns.partition_point(|t| t.file_index <= file_index);
+    let later_files = parsed.txns.split_off(at);
+    if parsed.txns.is_empty() {
+        // The usual case, stdin first or alone: the rows move, uncopied.
+        parsed.txns = in_order.txns;
+    } else {
+        parsed.txns.extend_from_slice(&in_order.txns);
+        drop(in_order.txns);
+    }
+    parsed.txns.extend_from_slice(&later_files);
+    for out in in_order.outs {
+        parsed.rows_read_per_file[file_index as usize] += out.rows;
+        parsed.rejects.extend(out.rejects);
+        parsed.arenas.push(out.arena);
+    }
+    parsed.streamed.push((file_index, digest));
+    Ok(())
 }
