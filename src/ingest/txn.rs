@@ -150,8 +150,8 @@ pub fn row_check(
     if merchant == MERCHANT_UNKNOWN {
         return Some(RejectCode::UnknownMerchant);
     }
-    let m = merchants.get(merchant);
-    if business_day < m.activated_on || m.deactivated_on.is_some_and(|last| business_day > last) {
+    let m = merchants.hot(merchant);
+    if business_day < m.activated_on || business_day > m.last_day {
         return Some(RejectCode::MerchantInactive);
     }
     if through.is_some_and(|last| business_day > last) {

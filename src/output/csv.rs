@@ -22,7 +22,11 @@ pub const DETAIL_HEADER: &str = "txn_id,merchant_id,terminal_id,type,business_da
 /// Appends `text` as one field, quoted only when it holds a comma, a quote
 /// or a line end.
 pub fn push_field(out: &mut String, text: &str) {
-    if text.contains([',', '"', '\n', '\r']) {
+    // Bytes, not chars: ids are short and almost never need quoting.
+    if text
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
         out.push('"');
         out.push_str(&text.replace('"', "\"\""));
         out.push('"');
@@ -50,7 +54,7 @@ pub fn settlement_files(rows: &[Vec<Row>], merchants: &Merchants) -> BTreeMap<Da
             for row in day_rows {
                 out.push_str(&date);
                 out.push(',');
-                push_field(&mut out, &merchants.get(row.merchant).id);
+                push_field(&mut out, merchants.id_of(row.merchant));
                 out.push(',');
                 out.push_str(count.format(row.txn_count));
                 for amount in [
@@ -151,7 +155,7 @@ pub fn detail_files(
         };
         for text in [
             &*String::from_utf8_lossy(parsed.txn_id(txn)),
-            &merchants.get(txn.merchant).id,
+            merchants.id_of(txn.merchant),
             &String::from_utf8_lossy(parsed.terminal_id(txn)),
             txn.kind.as_str(),
             &calendar::format_date(txn.business_day),

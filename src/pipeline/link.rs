@@ -219,7 +219,7 @@ pub fn describe_row_check(
 /// The category and fee of an accepted purchase (RULES.md 3.1).
 fn purchase_fee(txn: &Txn, settings: &Settings, merchants: &Merchants) -> (u16, i64, bool) {
     let mcc = if txn.mcc == txn::MCC_NONE {
-        merchants.get(txn.merchant).mcc
+        merchants.hot(txn.merchant).mcc
     } else {
         txn.mcc
     };
