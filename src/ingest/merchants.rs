@@ -1,15 +1,12 @@
 //! Merchant master data (RULES.md 1.2). Master data must be clean: every bad
 //! line is listed in one fatal error.
 
-use std::hash::BuildHasher;
-
-use hashbrown::HashTable;
-
 use crate::calendar::{self, Day};
 use crate::config::{Mcc, limits};
 use crate::error::{Error, Result};
 use crate::ingest::csv::{Record, Tokenizer};
 use crate::ingest::header;
+use crate::ingest::merchant_ids::IdTable;
 use crate::money;
 
 /// One merchant, as registered.
@@ -40,62 +37,6 @@ pub struct MerchantHot {
     /// The deactivation date, or `Day::MAX`.
     pub last_day: Day,
     pub mcc: Mcc,
-}
-
-/// Merchant id → index, looked up once per transaction row. The ids sit
-/// back to back in one buffer and the table holds 4-byte indexes, so a
-/// lookup touches three small arrays instead of a 24-byte bucket and a
-/// separately allocated key (the map of boxed ids it replaced cost 14% of a
-/// 10M-row run, mostly in cache misses).
-#[derive(Debug, Default)]
-struct IdTable {
-    /// Every id, in index order, back to back.
-    text: String,
-    /// Where id `i` ends in `bytes` (it starts where `i − 1` ends).
-    ends: Vec<u32>,
-    table: HashTable<u32>,
-}
-
-impl IdTable {
-    fn hash(id: &[u8]) -> u64 {
-        foldhash::fast::FixedState::with_seed(0x6d65_7263).hash_one(id)
-    }
-
-    /// Id `index` of `text` and `ends`.
-    fn id_in<'a>(text: &'a str, ends: &[u32], index: u32) -> &'a str {
-        let index = index as usize;
-        let start = if index == 0 {
-            0
-        } else {
-            ends[index - 1] as usize
-        };
-        &text[start..ends[index] as usize]
-    }
-
-    fn new<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> IdTable {
-        let mut text = String::new();
-        let mut ends = Vec::with_capacity(ids.len());
-        for id in ids {
-            text.push_str(id);
-            ends.push(u32::try_from(text.len()).expect("merchant ids fit 4 GiB"));
-        }
-        let mut table = HashTable::with_capacity(ends.len());
-        let rehash = |&i: &u32| IdTable::hash(IdTable::id_in(&text, &ends, i).as_bytes());
-        for index in 0..ends.len() as u32 {
-            table.insert_unique(rehash(&index), index, rehash);
-        }
-        IdTable { text, ends, table }
-    }
-
-    fn id(&self, index: u32) -> &str {
-        IdTable::id_in(&self.text, &self.ends, index)
-    }
-
-    fn get(&self, id: &[u8]) -> Option<u32> {
-        self.table
-            .find(IdTable::hash(id), |&i| self.id(i).as_bytes() == id)
-            .copied()
-    }
 }
 
 impl Merchants {

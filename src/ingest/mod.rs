@@ -9,6 +9,7 @@
 pub mod adjustments;
 pub mod csv;
 pub mod header;
+mod merchant_ids;
 pub mod merchants;
 mod mmap;
 pub mod reject;

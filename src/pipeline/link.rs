@@ -245,13 +245,19 @@ fn first_rows(parsed: &Parsed, part: &[u32]) -> (HashTable<u32>, Vec<(u32, u32)>
     let mut duplicates = Vec::new();
     for &index in part {
         let txn = &txns[index as usize];
-        let id = parsed.txn_id(txn);
-        match table.find(txn.id_hash, |&first: &u32| {
-            parsed.txn_id(&txns[first as usize]) == id
-        }) {
-            Some(&first) => duplicates.push((index, first)),
-            None => {
-                table.insert_unique(txn.id_hash, index, |&j: &u32| txns[j as usize].id_hash);
+        // One probe per row; the ids (in the chunk arenas) are read only
+        // when a stored row's hash tag matches, which is rare.
+        let entry = table.entry(
+            txn.id_hash,
+            |&first: &u32| parsed.txn_id(&txns[first as usize]) == parsed.txn_id(txn),
+            |&j: &u32| txns[j as usize].id_hash,
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(first) => {
+                duplicates.push((index, *first.get()));
+            }
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(index);
             }
         }
     }
