@@ -73,3 +73,32 @@ impl Deref for Source {
         }
     }
 }
+
+impl Source {
+    /// The SHA-256 of the input at `path` that this source holds, in hex. A
+    /// mapped file is hashed from plain reads of the file, so that hashing
+    /// beside the parse neither keeps mapped pages resident nor brings back
+    /// those the parse released (inputs must not change during a run, D28).
+    pub fn sha256_hex(&self, path: &str) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut sha = Sha256::new();
+        match self {
+            Source::Owned(bytes) => sha.update(bytes),
+            Source::Mapped(_) => {
+                let mut file = std::fs::File::open(path)
+                    .map_err(|e| Error::io(format!("reading {path}"), e))?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let read = match file.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(read) => read,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(Error::io(format!("reading {path}"), e)),
+                    };
+                    sha.update(&buf[..read]);
+                }
+            }
+        }
+        Ok(sha.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+}

@@ -132,6 +132,7 @@ fn write_blocks<'a>(
     assert!(count <= SEGMENT_ENTRIES_MAX, "segment too large");
     let io = |e| Error::io(format!("writing {}", path.display()), e);
     let layout = Layout::new(count);
+    let file_owned = file;
     let blocks: Vec<std::ops::Range<usize>> = (0..count)
         .step_by(BLOCK_ENTRIES)
         .map(|start| start..(start + BLOCK_ENTRIES).min(count))
@@ -172,14 +173,22 @@ fn write_blocks<'a>(
         (first_day, last_day)
     };
 
-    // Second pass: records and ids, block by block at their final offsets;
-    // the CRCs of the blocks combine in file order. A block's padding
-    // fills the gap to the next block or part.
-    let mut records_crc = crc32fast::Hasher::new();
-    let mut ids_crc = crc32fast::Hasher::new();
+    // Second pass: records and ids, encoded block by block in parallel and
+    // handed to a writer thread through a bounded channel, so that the disk
+    // writes while the workers encode; the sorted columns are built while
+    // it drains. The CRCs of the blocks combine in file order. A block's
+    // padding fills the gap to the next block or part.
     let jobs: Vec<_> = blocks.iter().zip(&scans).zip(&id_bases).collect();
-    for wave in jobs.chunks(BLOCKS_IN_FLIGHT_MAX) {
-        let written: Vec<(crc32fast::Hasher, crc32fast::Hasher)> = wave
+    let (send, receive) = crossbeam_channel::bounded::<(usize, AlignedBuf)>(BLOCKS_IN_FLIGHT_MAX);
+    let file = &file_owned;
+    let (crcs, columns, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            for (at, block) in receive {
+                file.write_at(&block, at)?;
+            }
+            Ok(())
+        });
+        let crcs = jobs
             .par_iter()
             .map(|&((block, scan), &id_base)| -> Result<_> {
                 let mut records = AlignedBuf::with_capacity(block.len() * RECORD_BYTES);
@@ -192,57 +201,30 @@ fn write_blocks<'a>(
                 }
                 records.pad();
                 ids.pad();
-                let at = layout.records_at + block.start * RECORD_BYTES;
-                file.write_at(&records, at).map_err(io)?;
-                file.write_at(&ids, layout.ids_at + id_base).map_err(io)?;
                 let (mut r, mut i) = (crc32fast::Hasher::new(), crc32fast::Hasher::new());
                 r.update(records.as_slice());
                 i.update(ids.as_slice());
+                let at = layout.records_at + block.start * RECORD_BYTES;
+                // A closed channel means the writer failed: its error is
+                // the one reported.
+                let _ = send.send((at, records));
+                let _ = send.send((layout.ids_at + id_base, ids));
                 Ok((r, i))
             })
-            .collect::<Result<_>>()?;
-        for (r, i) in written {
-            records_crc.combine(&r);
-            ids_crc.combine(&i);
-        }
+            .collect::<Result<Vec<_>>>();
+        drop(send);
+        let columns = sorted_columns(file, &layout, &blocks, entry_at, hash_at).map_err(io);
+        let written = writer.join().expect("the segment writer does not panic");
+        (crcs, columns, written)
+    });
+    written.map_err(io)?;
+    let (hashes_crc, positions_crc) = columns?;
+    let mut records_crc = crc32fast::Hasher::new();
+    let mut ids_crc = crc32fast::Hasher::new();
+    for (r, i) in crcs? {
+        records_crc.combine(&r);
+        ids_crc.combine(&i);
     }
-
-    // The sorted columns: hashes, and for each the number of its record,
-    // a quarter of the hash space per pass.
-    let mut hashes = Column::new(&file, layout.hashes_at);
-    let mut positions = Column::new(&file, layout.positions_at);
-    let mut sorted = 0usize;
-    for pass in 0..SORT_PASSES {
-        let mut keys: Vec<(u64, u32)> = blocks
-            .par_iter()
-            .flat_map_iter(|block| {
-                block.clone().filter_map(|index| {
-                    let hash = hash_at(index);
-                    (hash >> 62 == pass).then_some((hash, index as u32))
-                })
-            })
-            .collect();
-        keys.par_sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| entry_at(a.1 as usize).id.cmp(entry_at(b.1 as usize).id))
-        });
-        for (hash, index) in &keys {
-            hashes.push(&hash.to_le_bytes()).map_err(io)?;
-            positions.push(&index.to_le_bytes()).map_err(io)?;
-        }
-        sorted += keys.len();
-    }
-    assert_eq!(sorted, count, "every entry is in one sort pass");
-    hashes.flush().map_err(io)?;
-    positions.flush().map_err(io)?;
-    assert_eq!(
-        hashes.at, layout.positions_at,
-        "hashes end where positions start"
-    );
-    assert_eq!(
-        positions.at, layout.records_at,
-        "positions end where records start"
-    );
 
     let names_at = layout.ids_at + ids_bytes;
     let tables_bytes =
@@ -266,7 +248,7 @@ fn write_blocks<'a>(
         merchant_bytes: name_bytes(&names.merchants),
         category_count: names.categories.len() as u32,
         category_bytes: name_bytes(&names.categories),
-        hashes_crc: hashes.crc.clone().finalize(),
+        hashes_crc: hashes_crc.clone().finalize(),
         names_crc: crc32fast::hash(&tables),
     }
     .encode();
@@ -282,8 +264,8 @@ fn write_blocks<'a>(
 
     let mut crc = crc32fast::Hasher::new();
     crc.update(header_block.as_slice());
-    crc.combine(&hashes.crc);
-    crc.combine(&positions.crc);
+    crc.combine(&hashes_crc);
+    crc.combine(&positions_crc);
     crc.combine(&records_crc);
     crc.combine(&ids_crc);
     crc.update(tables_block.as_slice());
@@ -296,5 +278,51 @@ fn write_blocks<'a>(
     };
     debug_assert_eq!(HEADER_BYTES, header.len());
     debug_assert!((facts.bytes as usize).is_multiple_of(ALIGN_BYTES));
-    Ok((facts, file.into_file()))
+    Ok((facts, file_owned.into_file()))
+}
+
+/// Writes the sorted hash and position columns, a quarter of the hash
+/// space per pass, and returns their CRCs.
+fn sorted_columns<'a>(
+    file: &BlockFile,
+    layout: &Layout,
+    blocks: &[std::ops::Range<usize>],
+    entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
+    hash_at: &(impl Fn(usize) -> u64 + Sync),
+) -> std::io::Result<(crc32fast::Hasher, crc32fast::Hasher)> {
+    let mut hashes = Column::new(file, layout.hashes_at);
+    let mut positions = Column::new(file, layout.positions_at);
+    let mut sorted = 0usize;
+    for pass in 0..SORT_PASSES {
+        let mut keys: Vec<(u64, u32)> = blocks
+            .par_iter()
+            .flat_map_iter(|block| {
+                block.clone().filter_map(|index| {
+                    let hash = hash_at(index);
+                    (hash >> 62 == pass).then_some((hash, index as u32))
+                })
+            })
+            .collect();
+        keys.par_sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| entry_at(a.1 as usize).id.cmp(entry_at(b.1 as usize).id))
+        });
+        for (hash, index) in &keys {
+            hashes.push(&hash.to_le_bytes())?;
+            positions.push(&index.to_le_bytes())?;
+        }
+        sorted += keys.len();
+    }
+    assert_eq!(sorted, layout.count, "every entry is in one sort pass");
+    hashes.flush()?;
+    positions.flush()?;
+    assert_eq!(
+        hashes.at, layout.positions_at,
+        "hashes end where positions start"
+    );
+    assert_eq!(
+        positions.at, layout.records_at,
+        "positions end where records start"
+    );
+    Ok((hashes.crc, positions.crc))
 }
