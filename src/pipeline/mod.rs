@@ -4,6 +4,8 @@
 //! This module owns the order of the stages and the data handed between
 //! them. It must not format or write output files.
 
+mod aggregate;
+use aggregate::{ByMerchant, adjustments_by_merchant, aggregate, row_totals};
 pub mod carry;
 pub mod link;
 pub mod parse;
@@ -16,7 +18,7 @@ use crate::calendar::Day;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::ingest::adjustments::{self, Adjustment};
-use crate::ingest::txn::{Kind, RowContext};
+use crate::ingest::txn::RowContext;
 use crate::ingest::{Merchants, Reject};
 use crate::ledger::{self, DayTotals, MerchantInput, MerchantState, Row, Span};
 use crate::money;
@@ -319,154 +321,6 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
         times,
         latencies,
     })
-}
-
-/// What one accepted row adds to its business date's totals (RULES.md 3.4):
-/// a voided purchase and its void count but move no money; a refund
-/// returns the fee share decided when it was linked.
-fn row_totals(parsed: &Parsed, linked: &Linked, index: usize) -> DayTotals {
-    let txn = &parsed.txns[index];
-    let mut totals = DayTotals {
-        txn_count: 1,
-        ..DayTotals::default()
-    };
-    match txn.kind {
-        Kind::Purchase if !linked.voided[index] => {
-            totals.purchases_fen = i128::from(txn.amount_fen);
-            totals.fees_fen = i128::from(linked.fee_fen[index]);
-        }
-        Kind::Refund => {
-            totals.refunds_fen = i128::from(txn.amount_fen);
-            totals.fees_fen = -i128::from(linked.fee_fen[index]);
-        }
-        Kind::Purchase | Kind::Void => {}
-    }
-    totals
-}
-
-/// Per (merchant, business date) totals of accepted transactions.
-///
-/// A counting sort groups the accepted rows by merchant (two passes, no
-/// hashing); then each merchant's few rows are sorted by date and summed,
-/// merchants in parallel.
-///
-/// Also returns, per merchant, whether it had an accepted purchase (voided
-/// ones included), for the return-window waiver.
-fn aggregate(
-    parsed: &Parsed,
-    linked: &Linked,
-    merchant_count: usize,
-) -> (ByMerchant<DayTotals>, Vec<bool>) {
-    let accepted = |i: usize| linked.accepted(i);
-    let mut offsets = vec![0usize; merchant_count + 1];
-    for (i, txn) in parsed.txns.iter().enumerate() {
-        if accepted(i) {
-            offsets[txn.merchant as usize + 1] += 1;
-        }
-    }
-    for m in 0..merchant_count {
-        offsets[m + 1] += offsets[m];
-    }
-    let mut order = vec![0u32; offsets[merchant_count]];
-    let mut cursor = offsets.clone();
-    for (i, txn) in parsed.txns.iter().enumerate() {
-        if accepted(i) {
-            let slot = &mut cursor[txn.merchant as usize];
-            order[*slot] = i as u32;
-            *slot += 1;
-        }
-    }
-    let per_merchant: Vec<(Vec<(Day, DayTotals)>, bool)> = (0..merchant_count)
-        .into_par_iter()
-        .map(|m| {
-            // Rows come in file order, which is nearly date order: add each
-            // to the last date's totals when it matches, so the vector holds
-            // one entry per date, not per row.
-            let mut rows: Vec<(Day, DayTotals)> = Vec::new();
-            let mut purchased = false;
-            for &i in &order[offsets[m]..offsets[m + 1]] {
-                let i = i as usize;
-                let txn = &parsed.txns[i];
-                purchased |= txn.kind == Kind::Purchase;
-                let totals = row_totals(parsed, linked, i);
-                match rows.last_mut() {
-                    Some((day, sum)) if *day == txn.business_day => sum.merge(&totals),
-                    _ => rows.push((txn.business_day, totals)),
-                }
-            }
-            rows.sort_by_key(|(day, _)| *day);
-            rows.dedup_by(|later, earlier| {
-                let same = later.0 == earlier.0;
-                if same {
-                    earlier.1.merge(&later.1);
-                }
-                same
-            });
-            (rows, purchased)
-        })
-        .collect();
-    let (groups, purchased) = per_merchant.into_iter().unzip();
-    (ByMerchant::from_groups(groups), purchased)
-}
-
-fn adjustments_by_merchant(adjustments: &[Adjustment]) -> Vec<((u32, Day), i128)> {
-    let mut sums: Vec<((u32, Day), i128)> = adjustments
-        .iter()
-        .map(|a| ((a.merchant, a.settlement_day), i128::from(a.amount_fen)))
-        .collect();
-    sums.sort_by_key(|(key, _)| *key);
-    sums.dedup_by(|later, earlier| {
-        let same = later.0 == earlier.0;
-        if same {
-            earlier.1 += later.1;
-        }
-        same
-    });
-    sums
-}
-
-/// Values by (merchant, date), stored flat with one offset per merchant.
-struct ByMerchant<T> {
-    entries: Vec<(Day, T)>,
-    offsets: Vec<usize>,
-}
-
-impl<T: Copy> ByMerchant<T> {
-    /// Groups a list sorted by (merchant, date).
-    fn new(sorted: &[((u32, Day), T)], merchant_count: usize) -> ByMerchant<T> {
-        debug_assert!(sorted.windows(2).all(|pair| pair[0].0 < pair[1].0));
-        let mut offsets = Vec::with_capacity(merchant_count + 1);
-        let mut cursor = 0;
-        for merchant in 0..=merchant_count as u32 {
-            while cursor < sorted.len() && sorted[cursor].0.0 < merchant {
-                cursor += 1;
-            }
-            offsets.push(cursor);
-        }
-        ByMerchant {
-            entries: sorted
-                .iter()
-                .map(|((_, day), value)| (*day, *value))
-                .collect(),
-            offsets,
-        }
-    }
-
-    /// Flattens one group per merchant, in merchant order.
-    fn from_groups(groups: Vec<Vec<(Day, T)>>) -> ByMerchant<T> {
-        let mut entries = Vec::with_capacity(groups.iter().map(Vec::len).sum());
-        let mut offsets = Vec::with_capacity(groups.len() + 1);
-        offsets.push(0);
-        for group in groups {
-            entries.extend(group);
-            offsets.push(entries.len());
-        }
-        ByMerchant { entries, offsets }
-    }
-
-    fn of(&self, merchant: u32) -> &[(Day, T)] {
-        &self.entries[self.offsets[merchant as usize]..self.offsets[merchant as usize + 1]]
-    }
 }
 
 /// The left side of RULES.md 3.7, from the accepted inputs themselves.
