@@ -71,17 +71,26 @@ pub fn write_index(
         _ => false,
     };
 
-    // This run's refunds, summed per purchase of this run.
-    let mut refunds: HashMap<u32, (i64, i64)> = HashMap::new();
-    for (i, txn) in txns.iter().enumerate() {
-        if txn.kind != Kind::Refund || !linked.accepted(i) {
-            continue;
-        }
-        if let PurchaseRef::Row(purchase) = PurchaseRef::decode(linked.purchase_of[i]) {
-            let sums = refunds.entry(purchase as u32).or_default();
-            sums.0 += txn.amount_fen;
-            sums.1 += linked.fee_fen[i];
-        }
+    // This run's refunds, found in parallel, then summed per purchase of
+    // this run (sums of integers: the order does not matter).
+    let refund_rows: Vec<(u32, i64, i64)> = txns
+        .par_iter()
+        .enumerate()
+        .filter(|(i, txn)| txn.kind == Kind::Refund && linked.accepted(*i))
+        .filter_map(
+            |(i, txn)| match PurchaseRef::decode(linked.purchase_of[i]) {
+                PurchaseRef::Row(purchase) => {
+                    Some((purchase as u32, txn.amount_fen, linked.fee_fen[i]))
+                }
+                _ => None,
+            },
+        )
+        .collect();
+    let mut refunds: HashMap<u32, (i64, i64)> = HashMap::with_capacity(refund_rows.len());
+    for (purchase, amount_fen, fee_fen) in refund_rows {
+        let sums = refunds.entry(purchase).or_default();
+        sums.0 += amount_fen;
+        sums.1 += fee_fen;
     }
 
     let mut refunded = vec![false; txns.len()];

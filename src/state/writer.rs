@@ -188,32 +188,39 @@ fn write_blocks<'a>(
             }
             Ok(())
         });
-        let crcs = jobs
-            .par_iter()
-            .map(|&((block, scan), &id_base)| -> Result<_> {
-                let mut records = AlignedBuf::with_capacity(block.len() * RECORD_BYTES);
-                let mut ids = AlignedBuf::with_capacity(scan.ids_bytes);
-                for index in block.clone() {
-                    let entry = entry_at(index);
-                    let id_offset = (id_base + ids.len()) as u32;
-                    records.extend_from_slice(&format::encode(&entry, id_offset));
-                    ids.extend_from_slice(entry.id);
-                }
-                records.pad();
-                ids.pad();
-                let (mut r, mut i) = (crc32fast::Hasher::new(), crc32fast::Hasher::new());
-                r.update(records.as_slice());
-                i.update(ids.as_slice());
-                let at = layout.records_at + block.start * RECORD_BYTES;
-                // A closed channel means the writer failed: its error is
-                // the one reported.
-                let _ = send.send((at, records));
-                let _ = send.send((layout.ids_at + id_base, ids));
-                Ok((r, i))
-            })
-            .collect::<Result<Vec<_>>>();
-        drop(send);
-        let columns = sorted_columns(file, &layout, &blocks, entry_at, hash_at).map_err(io);
+        // The columns are sorted while the records are encoded: encoding
+        // waits on the disk often enough to leave a core free.
+        let (crcs, columns) = rayon::join(
+            move || {
+                let crcs = jobs
+                    .par_iter()
+                    .map(|&((block, scan), &id_base)| -> Result<_> {
+                        let mut records = AlignedBuf::with_capacity(block.len() * RECORD_BYTES);
+                        let mut ids = AlignedBuf::with_capacity(scan.ids_bytes);
+                        for index in block.clone() {
+                            let entry = entry_at(index);
+                            let id_offset = (id_base + ids.len()) as u32;
+                            records.extend_from_slice(&format::encode(&entry, id_offset));
+                            ids.extend_from_slice(entry.id);
+                        }
+                        records.pad();
+                        ids.pad();
+                        let (mut r, mut i) = (crc32fast::Hasher::new(), crc32fast::Hasher::new());
+                        r.update(records.as_slice());
+                        i.update(ids.as_slice());
+                        let at = layout.records_at + block.start * RECORD_BYTES;
+                        // A closed channel means the writer failed: its
+                        // error is the one reported.
+                        let _ = send.send((at, records));
+                        let _ = send.send((layout.ids_at + id_base, ids));
+                        Ok((r, i))
+                    })
+                    .collect::<Result<Vec<_>>>();
+                drop(send);
+                crcs
+            },
+            || sorted_columns(file, &layout, &blocks, entry_at, hash_at).map_err(io),
+        );
         let written = writer.join().expect("the segment writer does not panic");
         (crcs, columns, written)
     });
