@@ -30,8 +30,15 @@ pub const SEGMENT_VERSION: u32 = 3;
 pub const SEGMENT_VERSION_PACKED: u32 = 2;
 pub const HEADER_BYTES: usize = 64;
 pub const RECORD_BYTES: usize = 72;
-/// Entries in one segment: positions and offsets are `u32`.
-pub const SEGMENT_ENTRIES_MAX: usize = (u32::MAX as usize) / RECORD_BYTES;
+/// Entries in one segment file: a run with more writes several. Its ids
+/// (up to 64 bytes each, plus block padding) must fit the `u32` offsets of
+/// the ids part: 2^25 × 64 bytes is 2 GiB.
+pub const SEGMENT_ENTRIES_MAX: usize = 1 << 25;
+const _: () = assert!(
+    SEGMENT_ENTRIES_MAX * limits::TXN_ID_BYTES_MAX
+        + (SEGMENT_ENTRIES_MAX / BLOCK_ENTRIES + 1) * ALIGN_BYTES
+        < u32::MAX as usize
+);
 
 const FLAG_PURCHASE: u8 = 1;
 const FLAG_VOIDED: u8 = 2;

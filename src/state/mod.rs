@@ -345,6 +345,43 @@ pub fn write_index<'a>(
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
     hash_at: &(impl Fn(usize) -> u64 + Sync),
 ) -> Result<WrittenIndex> {
+    let entries = Entries {
+        count,
+        entry_at,
+        hash_at,
+    };
+    write_index_in_parts(
+        staging,
+        horizon,
+        kept,
+        names,
+        &entries,
+        format::SEGMENT_ENTRIES_MAX,
+    )
+}
+
+/// A run's entries, `0..count`.
+struct Entries<'e, E, H> {
+    count: usize,
+    entry_at: &'e E,
+    hash_at: &'e H,
+}
+
+/// `write_index` with the run's entries split into segments of at most
+/// `part_entries` (tests use small parts).
+fn write_index_in_parts<'a, E, H>(
+    staging: &Path,
+    horizon: Option<Day>,
+    kept: &Kept,
+    names: &Names,
+    entries: &Entries<E, H>,
+    part_entries: usize,
+) -> Result<WrittenIndex>
+where
+    E: Fn(usize) -> NewEntry<'a> + Sync,
+    H: Fn(usize) -> u64 + Sync,
+{
+    let count = entries.count;
     let dir = staging.join(STATE_DIR);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -352,19 +389,39 @@ pub fn write_index<'a>(
         segments: Vec::new(),
         unsynced: Vec::new(),
     };
-    if count > 0 {
-        // Named after the horizon and the chain's length: deterministic, so
-        // a re-run gives the same bytes, and distinct from every kept one.
-        let horizon = horizon.map_or_else(|| "none".into(), calendar::format_date);
-        let chain = kept.segments.len() + 1;
-        let file = format!("index-{horizon}-{chain:04}.seg");
-        let file = if kept.segments.iter().any(|k| k.file == file) {
-            format!("index-{horizon}-{chain:04}b.seg")
-        } else {
-            file
-        };
+    // Named after the horizon and the chain's length: deterministic, so a
+    // re-run gives the same bytes, and distinct from every kept one. A run
+    // with more entries than one segment holds writes parts: the ids of a
+    // run are distinct, so their order among themselves does not matter.
+    let horizon = horizon.map_or_else(|| "none".into(), calendar::format_date);
+    let chain = kept.segments.len() + 1;
+    let parts = count.div_ceil(part_entries.max(1));
+    let file_names = |stem: &str| -> Vec<String> {
+        match parts {
+            1 => vec![format!("{stem}.seg")],
+            _ => (1..=parts)
+                .map(|k| format!("{stem}-{k}of{parts}.seg"))
+                .collect(),
+        }
+    };
+    let mut files = file_names(&format!("index-{horizon}-{chain:04}"));
+    if files
+        .iter()
+        .any(|f| kept.segments.iter().any(|k| &k.file == f))
+    {
+        files = file_names(&format!("index-{horizon}-{chain:04}b"));
+    }
+    for (part, file) in files.into_iter().enumerate() {
+        let start = part * part_entries;
+        let end = (start + part_entries).min(count);
         let path = dir.join(&file);
-        let (facts, unsynced) = writer::write_segment(&path, names, count, entry_at, hash_at)?;
+        let (facts, unsynced) = writer::write_segment(
+            &path,
+            names,
+            end - start,
+            &|i| (entries.entry_at)(start + i),
+            &|i| (entries.hash_at)(start + i),
+        )?;
         written.segments.push(SegmentRecord { file, facts });
         written.unsynced.push((path, unsynced));
     }

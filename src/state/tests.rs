@@ -217,3 +217,72 @@ fn lookups_find_every_id_among_many() {
         assert_eq!(found, entries[query as usize * 2]);
     }
 }
+
+#[test]
+fn a_run_with_more_entries_than_a_segment_holds_writes_parts() {
+    let entries: Vec<Entry> = (0..10)
+        .map(|i| entry(&format!("T{i}"), 5, i % 2 == 0))
+        .collect();
+    let staging = tempfile::tempdir().unwrap();
+    let names = Names {
+        merchants: vec![b"M0", b"M1"],
+        categories: vec![b"general"],
+    };
+    // A kept segment named like this run's first part moves the run to "b".
+    let kept_dir = tempfile::tempdir().unwrap();
+    let kept = super::Kept {
+        segments: vec![super::SegmentRecord {
+            file: "index-2026-11-05-0002-1of4.seg".into(),
+            facts: super::SegmentFacts {
+                bytes: 0,
+                crc32: 0,
+                entries: 0,
+                first_day: 0,
+                last_day: 0,
+            },
+        }],
+        dir: Some(kept_dir.path()),
+    };
+    std::fs::write(kept_dir.path().join("index-2026-11-05-0002-1of4.seg"), b"").unwrap();
+    let written = super::write_index_in_parts(
+        staging.path(),
+        crate::calendar::parse_date(b"2026-11-05"),
+        &kept,
+        &names,
+        &super::Entries {
+            count: entries.len(),
+            entry_at: &|i: usize| new_entry(&entries[i]),
+            hash_at: &|i: usize| entries[i].hash,
+        },
+        3,
+    )
+    .unwrap();
+    let files: Vec<&str> = written.segments.iter().map(|s| s.file.as_str()).collect();
+    assert_eq!(
+        files,
+        [
+            "index-2026-11-05-0002b-1of4.seg",
+            "index-2026-11-05-0002b-2of4.seg",
+            "index-2026-11-05-0002b-3of4.seg",
+            "index-2026-11-05-0002b-4of4.seg",
+            "index-2026-11-05-0002-1of4.seg",
+        ]
+    );
+    let counts: Vec<u64> = written.segments.iter().map(|s| s.facts.entries).collect();
+    assert_eq!(counts, [3, 3, 3, 1, 0]);
+    let segments = written.segments[..4]
+        .iter()
+        .map(|s| Segment::open(&staging.path().join("state").join(&s.file)).unwrap())
+        .collect();
+    let index = Index {
+        segments,
+        first_day: 0,
+    };
+    let ids: Vec<String> = (0..12).map(|i| format!("T{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let hits = lookup(&index, &ids);
+    assert_eq!(hits.len(), 10);
+    for (query, found) in hits {
+        assert_eq!(found, entries[query as usize]);
+    }
+}
