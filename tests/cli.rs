@@ -295,6 +295,23 @@ fn transactions_from_stdin() {
 }
 
 #[test]
+fn stdin_without_a_header_row_in_its_first_mebibyte_stops_the_run() {
+    // Streamed stdin reads its header before the run starts: a first line
+    // that does not end within 1 MiB is a bad input header (exit 2).
+    let mut case = example_case();
+    case.transactions = vec![("-".to_string(), vec![b'a'; (1 << 20) + 10])];
+    let r = case.run();
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("-: has no complete header row in its first 1048576 bytes"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.out_exists);
+}
+
+#[test]
 fn example_split_into_two_files_gives_identical_settlements() {
     let all = String::from_utf8(example_file("transactions.csv")).unwrap();
     let lines: Vec<&str> = all.lines().collect();

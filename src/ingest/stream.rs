@@ -69,7 +69,7 @@ impl Stream {
             if read == 0 || complete {
                 break;
             }
-            if head.len() > HEAD_BYTES_MAX {
+            if head.len() >= HEAD_BYTES_MAX {
                 return Err(Error::input(
                     name,
                     format!("has no complete header row in its first {HEAD_BYTES_MAX} bytes"),
