@@ -65,6 +65,8 @@ fn no_floating_point_near_money() {
         "src/pipeline/link.rs",
         "src/pipeline/references.rs",
         "src/pipeline/carry.rs",
+        "src/pipeline/aggregate.rs",
+        "src/pipeline/mod.rs",
         "src/state",
         "src/calendar.rs",
     ];
