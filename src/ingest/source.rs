@@ -99,6 +99,12 @@ impl Source {
                 }
             }
         }
-        Ok(sha.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        Ok(hex(&sha.finalize()))
     }
+}
+
+/// A digest in lower-case hex, as control.json and the state manifest
+/// print it.
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -161,7 +161,7 @@ impl Stream {
             number += 1;
         }
         Ok(StreamDigest {
-            sha256: sha.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            sha256: crate::ingest::source::hex(&sha.finalize()),
             bytes: total,
         })
     }

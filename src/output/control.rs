@@ -32,10 +32,7 @@ pub struct RunInfo {
 
 /// The lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::ingest::source::hex(&Sha256::digest(bytes))
 }
 
 fn counted(file: &InputFile, counts: FileCounts) -> Value {

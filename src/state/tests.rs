@@ -1,9 +1,10 @@
 //! Segments written and read back: lookups, the newest entry deciding,
 //! hash collisions, and damage caught.
 
+use super::direct::BlockFile;
 use super::format::{Entry, Layout, NewEntry, Purchase};
 use super::index::{Index, Segment};
-use super::writer::{Names, write_segment, write_segment_buffered};
+use super::writer::{Names, write_blocks, write_segment};
 use crate::calendar::Day;
 use crate::ingest::txn::{Card, id_hash};
 
@@ -28,6 +29,14 @@ fn entry(id: &str, day: Day, purchase: bool) -> Entry {
 }
 
 /// The entry as a writer takes it, with "M1" and "general" numbered 1 and 0.
+/// The name tables of every test segment.
+fn names() -> Names<'static> {
+    Names {
+        merchants: vec![b"M0", b"M1"],
+        categories: vec![b"general"],
+    }
+}
+
 fn new_entry(e: &Entry) -> NewEntry<'_> {
     Entry {
         hash: e.hash,
@@ -41,13 +50,9 @@ fn new_entry(e: &Entry) -> NewEntry<'_> {
 fn written(entries: &[Entry]) -> (tempfile::TempDir, std::path::PathBuf, Segment) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.seg");
-    let names = Names {
-        merchants: vec![b"M0", b"M1"],
-        categories: vec![b"general"],
-    };
     let (facts, _file) = write_segment(
         &path,
-        &names,
+        &names(),
         entries.len(),
         &|i| new_entry(&entries[i]),
         &|i| entries[i].hash,
@@ -121,13 +126,10 @@ fn direct_and_buffered_writes_give_the_same_segment() {
         .collect();
     let (dir, direct_path, _) = written(&entries);
     let buffered_path = dir.path().join("buffered.seg");
-    let names = Names {
-        merchants: vec![b"M0", b"M1"],
-        categories: vec![b"general"],
-    };
-    let (facts, _file) = write_segment_buffered(
+    let (facts, _file) = write_blocks(
         &buffered_path,
-        &names,
+        BlockFile::create_buffered(&buffered_path).unwrap(),
+        &names(),
         entries.len(),
         &|i| new_entry(&entries[i]),
         &|i| entries[i].hash,
@@ -224,10 +226,6 @@ fn a_run_with_more_entries_than_a_segment_holds_writes_parts() {
         .map(|i| entry(&format!("T{i}"), 5, i % 2 == 0))
         .collect();
     let staging = tempfile::tempdir().unwrap();
-    let names = Names {
-        merchants: vec![b"M0", b"M1"],
-        categories: vec![b"general"],
-    };
     // A kept segment named like this run's first part moves the run to "b".
     let kept_dir = tempfile::tempdir().unwrap();
     let kept = super::Kept {
@@ -248,7 +246,7 @@ fn a_run_with_more_entries_than_a_segment_holds_writes_parts() {
         staging.path(),
         crate::calendar::parse_date(b"2026-11-05"),
         &kept,
-        &names,
+        &names(),
         &super::Entries {
             count: entries.len(),
             entry_at: &|i: usize| new_entry(&entries[i]),

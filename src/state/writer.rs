@@ -69,20 +69,6 @@ pub fn write_segment<'a>(
     write_blocks(path, file, names, count, entry_at, hash_at)
 }
 
-/// `write_segment` through the page cache only, for tests of the fallback.
-#[cfg(test)]
-pub fn write_segment_buffered<'a>(
-    path: &Path,
-    names: &Names,
-    count: usize,
-    entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
-    hash_at: &(impl Fn(usize) -> u64 + Sync),
-) -> Result<(SegmentFacts, std::fs::File)> {
-    let file = BlockFile::create_buffered(path)
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    write_blocks(path, file, names, count, entry_at, hash_at)
-}
-
 /// A sorted column, gathered and written in aligned blocks.
 struct Column<'f> {
     file: &'f BlockFile,
@@ -121,7 +107,9 @@ impl<'f> Column<'f> {
     }
 }
 
-fn write_blocks<'a>(
+/// `write_segment` into `file`, already created at `path` (tests use a
+/// file that never writes directly).
+pub(super) fn write_blocks<'a>(
     path: &Path,
     file: BlockFile,
     names: &Names,
