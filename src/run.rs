@@ -193,8 +193,9 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     let mut ingested = ingested?;
     let digests = digests?;
     times.stages.append(&mut ingested.times.stages);
-    // The id index is final once the run is linked: it is written now, and
-    // the disk writes it back while the run settles.
+    // The id index is final once the run is linked: it is written now,
+    // straight to the disk, and synced on a thread of its own while the run
+    // settles.
     let mut staging = output::Staging::create(&options.out)?;
     let index = times.time("state-out", || {
         pool.install(|| {
