@@ -89,6 +89,19 @@ struct ChunkOut {
     line_ends_to_stop: u64,
 }
 
+impl ChunkOut {
+    /// Turns the chunk-relative lines of its rows (in `slots`) and rejects
+    /// into physical lines, given the line ends before the chunk's start.
+    fn shift_to_physical_lines(&mut self, slots: &mut [Txn], line_ends_before: u64) {
+        for txn in &mut slots[..self.txn_count] {
+            txn.line += line_ends_before + 1;
+        }
+        for reject in &mut self.rejects {
+            reject.line += line_ends_before + 1;
+        }
+    }
+}
+
 struct ChunkJob<'a> {
     file_index: u32,
     bytes: &'a [u8],
@@ -261,12 +274,7 @@ pub fn parse_files(
             base_line_ends
         };
         let out = &mut outs[i];
-        for txn in &mut slots[..out.txn_count] {
-            txn.line += line_ends_before_start + 1;
-        }
-        for reject in &mut out.rejects {
-            reject.line += line_ends_before_start + 1;
-        }
+        out.shift_to_physical_lines(slots, line_ends_before_start);
         rows_read_per_file[job.file_index as usize] += out.rows;
         previous = Some((
             job.file_index,
@@ -378,13 +386,8 @@ fn parse_stream(
                 limit: bytes.len(),
             };
             let mut out = job.parse(0, first_chunk + block.number, context, &mut slots);
+            out.shift_to_physical_lines(&mut slots, block.line_ends_before);
             slots.truncate(out.txn_count);
-            for txn in &mut slots {
-                txn.line += block.line_ends_before + 1;
-            }
-            for reject in &mut out.rejects {
-                reject.line += block.line_ends_before + 1;
-            }
             latencies.record(started.elapsed());
             in_order
                 .lock()
