@@ -4,8 +4,6 @@
 //! This module owns the grouping only: what a row adds comes from RULES.md
 //! 3.4 (`row_totals`), and it must not decide settlement amounts.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use rayon::prelude::*;
 
 use super::{Linked, Parsed};
@@ -13,10 +11,10 @@ use crate::calendar::Day;
 use crate::ingest::adjustments::Adjustment;
 use crate::ingest::txn::Kind;
 use crate::ledger::DayTotals;
+use crate::money;
 
-/// Per-merchant counters the aggregation's counting sort may hold at once
-/// (one per merchant per chunk of rows).
-const AGGREGATE_COUNTS_MAX: usize = 1 << 24;
+/// Rows of one aggregation chunk; chunks run in parallel.
+const AGGREGATE_CHUNK_ROWS_MAX: usize = 1 << 20;
 
 /// What one accepted row adds to its business date's totals (RULES.md 3.4):
 /// a voided purchase and its void count but move no money; a refund
@@ -41,11 +39,89 @@ pub(super) fn row_totals(parsed: &Parsed, linked: &Linked, index: usize) -> DayT
     totals
 }
 
+/// A merchant's totals for one business date, as a chunk of rows adds
+/// them up: 40 bytes, so that a chunk's table of open groups stays in
+/// cache. Sums are `i64`: an amount is below 10^14 fen (RULES.md 1), so a
+/// group closes at `GROUP_ROWS_MAX` rows, long before a sum could reach
+/// 2^63, and the merge adds groups up in `i128`.
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    merchant: u32,
+    day: Day,
+    txn_count: u32,
+    /// Whether one of its rows is an accepted purchase (voided ones
+    /// included).
+    purchased: bool,
+    purchases_fen: i64,
+    refunds_fen: i64,
+    fees_fen: i64,
+}
+
+/// Rows a group takes before it is closed: 2^16 amounts below 2^47 fen sum
+/// to less than 2^63.
+const GROUP_ROWS_MAX: u32 = 1 << 16;
+const _: () = assert!(money::AMOUNT_FEN_LIMIT <= 1 << 47);
+
+impl Group {
+    const NONE: Group = Group {
+        merchant: u32::MAX,
+        day: 0,
+        txn_count: 0,
+        purchased: false,
+        purchases_fen: 0,
+        refunds_fen: 0,
+        fees_fen: 0,
+    };
+
+    fn is_open(&self) -> bool {
+        self.txn_count > 0
+    }
+
+    /// A group of one row, `index`, which is accepted.
+    fn of_row(parsed: &Parsed, linked: &Linked, index: usize) -> Group {
+        let txn = &parsed.txns[index];
+        let totals = row_totals(parsed, linked, index);
+        // One row's sums are amounts or fees, below `AMOUNT_FEN_LIMIT`.
+        let narrow = |fen: i128| i64::try_from(fen).expect("a row's amount fits i64");
+        Group {
+            merchant: txn.merchant,
+            day: txn.business_day,
+            txn_count: 1,
+            purchased: txn.kind == Kind::Purchase,
+            purchases_fen: narrow(totals.purchases_fen),
+            refunds_fen: narrow(totals.refunds_fen),
+            fees_fen: narrow(totals.fees_fen),
+        }
+    }
+
+    /// Adds a row's group of the same key.
+    fn add(&mut self, row: &Group) {
+        self.txn_count += row.txn_count;
+        self.purchased |= row.purchased;
+        self.purchases_fen += row.purchases_fen;
+        self.refunds_fen += row.refunds_fen;
+        self.fees_fen += row.fees_fen;
+    }
+
+    fn totals(&self) -> DayTotals {
+        DayTotals {
+            txn_count: u64::from(self.txn_count),
+            purchases_fen: i128::from(self.purchases_fen),
+            refunds_fen: i128::from(self.refunds_fen),
+            fees_fen: i128::from(self.fees_fen),
+        }
+    }
+}
+
 /// Per (merchant, business date) totals of accepted transactions.
 ///
-/// A counting sort groups the accepted rows by merchant (two passes, no
-/// hashing); then each merchant's few rows are sorted by date and summed,
-/// merchants in parallel.
+/// Rows are read in file order, in parallel chunks. Each chunk keeps one
+/// open group per merchant, in a table indexed by merchant that stays in
+/// cache, and closes it when that merchant's next row has another date:
+/// since file order is nearly date order, a chunk closes about one group
+/// per (merchant, date) it saw. The closed groups of all chunks are then
+/// sorted by merchant and date and merged. Totals are integer sums, so
+/// neither the chunking nor the thread count changes them.
 ///
 /// Also returns, per merchant, whether it had an accepted purchase (voided
 /// ones included), for the return-window waiver.
@@ -54,97 +130,115 @@ pub(super) fn aggregate(
     linked: &Linked,
     merchant_count: usize,
 ) -> (ByMerchant<DayTotals>, Vec<bool>) {
-    let (order, offsets) = rows_by_merchant(parsed, linked, merchant_count);
-    let per_merchant: Vec<(Vec<(Day, DayTotals)>, bool)> = (0..merchant_count)
+    let rows = parsed.txns.len();
+    let chunk_rows = rows
+        .div_ceil(rayon::current_num_threads() * 4)
+        .clamp(1, AGGREGATE_CHUNK_ROWS_MAX);
+    let closed: Vec<Vec<Group>> = (0..rows.div_ceil(chunk_rows))
         .into_par_iter()
-        .map(|m| {
-            // Rows come in file order, which is nearly date order: add each
-            // to the last date's totals when it matches, so the vector holds
-            // one entry per date, not per row.
-            let mut rows: Vec<(Day, DayTotals)> = Vec::new();
-            let mut purchased = false;
-            for i in &order[offsets[m]..offsets[m + 1]] {
-                let i = i.load(Ordering::Relaxed) as usize;
-                let txn = &parsed.txns[i];
-                purchased |= txn.kind == Kind::Purchase;
-                let totals = row_totals(parsed, linked, i);
-                match rows.last_mut() {
-                    Some((day, sum)) if *day == txn.business_day => sum.merge(&totals),
-                    _ => rows.push((txn.business_day, totals)),
-                }
-            }
-            rows.sort_by_key(|(day, _)| *day);
-            rows.dedup_by(|later, earlier| {
-                let same = later.0 == earlier.0;
-                if same {
-                    earlier.1.merge(&later.1);
-                }
-                same
-            });
-            (rows, purchased)
-        })
+        .map_init(
+            || vec![Group::NONE; merchant_count],
+            |open, chunk| {
+                let range = chunk * chunk_rows..((chunk + 1) * chunk_rows).min(rows);
+                close_groups(parsed, linked, range, GROUP_ROWS_MAX, open)
+            },
+        )
         .collect();
-    let (groups, purchased) = per_merchant.into_iter().unzip();
-    (ByMerchant::from_groups(groups), purchased)
+    merge_groups(closed, merchant_count)
 }
 
-/// The accepted rows grouped by merchant, in file order within each: a
-/// counting sort, each pass in parallel over chunks of rows. Returns the
-/// row numbers and where each merchant's start (`merchant_count + 1`).
-fn rows_by_merchant(
+/// The groups of the accepted rows in `range`, none of more than
+/// `rows_max` rows; `open` (one entry per merchant, all closed) is left all
+/// closed again.
+fn close_groups(
     parsed: &Parsed,
     linked: &Linked,
-    merchant_count: usize,
-) -> (Vec<AtomicU32>, Vec<usize>) {
-    let txns = &parsed.txns;
-    // Each chunk counts every merchant: bound chunks × merchants.
-    let chunk_count = (rayon::current_num_threads() * 4)
-        .min(AGGREGATE_COUNTS_MAX / merchant_count.max(1))
-        .max(1);
-    let chunk_rows = txns.len().div_ceil(chunk_count).max(1);
-    let mut cursors: Vec<Vec<u32>> = txns
-        .par_chunks(chunk_rows)
-        .enumerate()
-        .map(|(chunk, rows)| {
-            let mut counts = vec![0u32; merchant_count];
-            for (offset, txn) in rows.iter().enumerate() {
-                if linked.accepted(chunk * chunk_rows + offset) {
-                    counts[txn.merchant as usize] += 1;
-                }
-            }
-            counts
-        })
-        .collect();
-    // Merchant m's rows start at offsets[m]; within them, chunk c's rows
-    // follow those of chunks before it, which keeps file order.
-    let mut offsets = Vec::with_capacity(merchant_count + 1);
-    let mut next = 0u32;
-    for m in 0..merchant_count {
-        offsets.push(next as usize);
-        for counts in &mut cursors {
-            let count = counts[m];
-            counts[m] = next;
-            next += count;
+    range: std::ops::Range<usize>,
+    rows_max: u32,
+    open: &mut [Group],
+) -> Vec<Group> {
+    let mut closed = Vec::new();
+    let mut touched: Vec<u32> = Vec::new();
+    for index in range {
+        if !linked.accepted(index) {
+            continue;
         }
+        let row = Group::of_row(parsed, linked, index);
+        let group = &mut open[row.merchant as usize];
+        if !group.is_open() {
+            touched.push(row.merchant);
+        } else if group.day == row.day && group.txn_count < rows_max {
+            group.add(&row);
+            continue;
+        } else {
+            closed.push(*group);
+        }
+        *group = row;
     }
-    offsets.push(next as usize);
-    let order: Vec<AtomicU32> = (0..next).map(|_| AtomicU32::new(0)).collect();
-    // Every slot is written by exactly one chunk: relaxed stores suffice,
-    // and the join of the parallel loop publishes them.
-    txns.par_chunks(chunk_rows)
-        .zip(cursors.par_iter_mut())
-        .enumerate()
-        .for_each(|(chunk, (rows, cursor))| {
-            for (offset, txn) in rows.iter().enumerate() {
-                let i = chunk * chunk_rows + offset;
-                if linked.accepted(i) {
-                    let slot = &mut cursor[txn.merchant as usize];
-                    order[*slot as usize].store(i as u32, Ordering::Relaxed);
-                    *slot += 1;
+    for merchant in touched {
+        closed.push(std::mem::replace(&mut open[merchant as usize], Group::NONE));
+    }
+    closed
+}
+
+/// Sorts the chunks' groups by (merchant, date) and merges those of the
+/// same key: a counting sort by merchant, then each merchant's few groups
+/// by date.
+fn merge_groups(
+    closed: Vec<Vec<Group>>,
+    merchant_count: usize,
+) -> (ByMerchant<DayTotals>, Vec<bool>) {
+    let mut offsets = vec![0usize; merchant_count + 1];
+    for group in closed.iter().flatten() {
+        offsets[group.merchant as usize + 1] += 1;
+    }
+    for m in 0..merchant_count {
+        offsets[m + 1] += offsets[m];
+    }
+    let mut sorted = vec![Group::NONE; offsets[merchant_count]];
+    let mut cursor = offsets.clone();
+    for group in closed.into_iter().flatten() {
+        let slot = &mut cursor[group.merchant as usize];
+        sorted[*slot] = group;
+        *slot += 1;
+    }
+    let mut slices: Vec<&mut [Group]> = Vec::with_capacity(merchant_count);
+    let mut rest = sorted.as_mut_slice();
+    for m in 0..merchant_count {
+        let (head, tail) = rest.split_at_mut(offsets[m + 1] - offsets[m]);
+        slices.push(head);
+        rest = tail;
+    }
+    // Each merchant's groups by date, in parallel; then, in one pass, the
+    // totals per date, merged in `i128`.
+    slices
+        .into_par_iter()
+        .for_each(|groups| groups.sort_unstable_by_key(|group| group.day));
+    let mut entries: Vec<(Day, DayTotals)> = Vec::with_capacity(sorted.len());
+    let mut merchant_offsets = Vec::with_capacity(merchant_count + 1);
+    let mut purchased = vec![false; merchant_count];
+    merchant_offsets.push(0);
+    for m in 0..merchant_count {
+        let merchant_start = entries.len();
+        for group in &sorted[offsets[m]..offsets[m + 1]] {
+            purchased[m] |= group.purchased;
+            let len = entries.len();
+            match entries.last_mut() {
+                Some((day, totals)) if len > merchant_start && *day == group.day => {
+                    totals.merge(&group.totals())
                 }
+                _ => entries.push((group.day, group.totals())),
             }
-        });
-    (order, offsets)
+        }
+        merchant_offsets.push(entries.len());
+    }
+    (
+        ByMerchant {
+            entries,
+            offsets: merchant_offsets,
+        },
+        purchased,
+    )
 }
 
 pub(super) fn adjustments_by_merchant(adjustments: &[Adjustment]) -> Vec<((u32, Day), i128)> {
@@ -190,19 +284,99 @@ impl<T: Copy> ByMerchant<T> {
         }
     }
 
-    /// Flattens one group per merchant, in merchant order.
-    fn from_groups(groups: Vec<Vec<(Day, T)>>) -> ByMerchant<T> {
-        let mut entries = Vec::with_capacity(groups.iter().map(Vec::len).sum());
-        let mut offsets = Vec::with_capacity(groups.len() + 1);
-        offsets.push(0);
-        for group in groups {
-            entries.extend(group);
-            offsets.push(entries.len());
-        }
-        ByMerchant { entries, offsets }
-    }
-
     pub(super) fn of(&self, merchant: u32) -> &[(Day, T)] {
         &self.entries[self.offsets[merchant as usize]..self.offsets[merchant as usize + 1]]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::txn::{Card, Txn};
+
+    /// Rows of (merchant, day, kind, amount), all accepted; a purchase's fee
+    /// is a tenth of its amount and a refund returns a twentieth.
+    fn rows(rows: &[(u32, Day, Kind, i64)]) -> (Parsed, Linked) {
+        let txns = rows
+            .iter()
+            .map(|&(merchant, business_day, kind, amount_fen)| Txn {
+                merchant,
+                business_day,
+                kind,
+                amount_fen,
+                card: Card::Debit,
+                ..Txn::PLACEHOLDER
+            })
+            .collect();
+        let parsed = Parsed {
+            txns,
+            arenas: Vec::new(),
+            rejects: Vec::new(),
+            rows_read_per_file: vec![rows.len() as u64],
+            streamed: Vec::new(),
+        };
+        let mut linked = Linked::empty();
+        linked.rejected = vec![None; rows.len()];
+        linked.voided = vec![false; rows.len()];
+        linked.fee_fen = rows
+            .iter()
+            .map(|&(_, _, kind, amount)| match kind {
+                Kind::Purchase => amount / 10,
+                Kind::Refund => amount / 20,
+                Kind::Void => 0,
+            })
+            .collect();
+        (parsed, linked)
+    }
+
+    #[test]
+    fn groups_closed_early_or_out_of_date_order_merge_back() {
+        use Kind::{Purchase, Refund};
+        // Merchant 0: day 5 comes back after day 6; merchant 1 only
+        // refunds. Worked by hand: merchant 0 day 5 has 4 rows, purchases
+        // 100 + 200 + 400 = 700, fees 10 + 20 + 40 = 70, refund 60 (fee 3
+        // back): fees 67.
+        let (parsed, linked) = rows(&[
+            (0, 5, Purchase, 100),
+            (0, 5, Purchase, 200),
+            (1, 5, Refund, 40),
+            (0, 6, Purchase, 1000),
+            (0, 5, Refund, 60),
+            (0, 5, Purchase, 400),
+        ]);
+        let day5 = DayTotals {
+            txn_count: 4,
+            purchases_fen: 700,
+            refunds_fen: 60,
+            fees_fen: 67,
+        };
+        let day6 = DayTotals {
+            txn_count: 1,
+            purchases_fen: 1000,
+            refunds_fen: 0,
+            fees_fen: 100,
+        };
+        let refund_only = DayTotals {
+            txn_count: 1,
+            purchases_fen: 0,
+            refunds_fen: 40,
+            fees_fen: -2,
+        };
+        // One chunk or three, groups of at most 1, 2 or 2^16 rows: the
+        // same totals.
+        for (chunk_rows, rows_max) in [(6, GROUP_ROWS_MAX), (2, GROUP_ROWS_MAX), (6, 1), (4, 2)] {
+            let mut open = vec![Group::NONE; 2];
+            let closed: Vec<Vec<Group>> = (0..6usize.div_ceil(chunk_rows))
+                .map(|c| {
+                    let range = c * chunk_rows..((c + 1) * chunk_rows).min(6);
+                    close_groups(&parsed, &linked, range, rows_max, &mut open)
+                })
+                .collect();
+            assert!(open.iter().all(|group| !group.is_open()));
+            let (days, purchased) = merge_groups(closed, 2);
+            assert_eq!(days.of(0), &[(5, day5), (6, day6)], "{chunk_rows} {rows_max}");
+            assert_eq!(days.of(1), &[(5, refund_only)]);
+            assert_eq!(purchased, vec![true, false]);
+        }
     }
 }
