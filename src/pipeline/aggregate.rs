@@ -374,7 +374,11 @@ mod tests {
                 .collect();
             assert!(open.iter().all(|group| !group.is_open()));
             let (days, purchased) = merge_groups(closed, 2);
-            assert_eq!(days.of(0), &[(5, day5), (6, day6)], "{chunk_rows} {rows_max}");
+            assert_eq!(
+                days.of(0),
+                &[(5, day5), (6, day6)],
+                "{chunk_rows} {rows_max}"
+            );
             assert_eq!(days.of(1), &[(5, refund_only)]);
             assert_eq!(purchased, vec![true, false]);
         }

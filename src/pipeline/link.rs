@@ -134,14 +134,39 @@ fn partition_of(hash: u64) -> usize {
     (hash >> 32) as usize & (limits::LINK_PARTITIONS - 1)
 }
 
+/// A row dealt into a partition, with the hash that put it there: the
+/// partition's hash table needs only the hash, so a row (72 bytes, at a
+/// random place in the run) is read only when its id must be compared.
+/// Three `u32`s keep it at 12 bytes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Keyed {
+    pub index: u32,
+    hash_low: u32,
+    hash_high: u32,
+}
+
+impl Keyed {
+    fn new(index: u32, hash: u64) -> Keyed {
+        Keyed {
+            index,
+            hash_low: hash as u32,
+            hash_high: (hash >> 32) as u32,
+        }
+    }
+
+    pub(super) fn hash(&self) -> u64 {
+        u64::from(self.hash_high) << 32 | u64::from(self.hash_low)
+    }
+}
+
 /// Deals the rows that `select` picks into partitions by `hash`, each in
 /// file order: segments in parallel, then each partition concatenates its
 /// share of every segment.
 pub(super) fn partitions(
     txns: &[Txn],
     select: impl Fn(usize, &Txn) -> Option<u64> + Sync,
-) -> Vec<Vec<u32>> {
-    let segments: Vec<Vec<Vec<u32>>> = txns
+) -> Vec<Vec<Keyed>> {
+    let segments: Vec<Vec<Vec<Keyed>>> = txns
         .par_chunks(SEGMENT_ROWS)
         .enumerate()
         .map(|(segment, rows)| {
@@ -149,7 +174,7 @@ pub(super) fn partitions(
             for (offset, txn) in rows.iter().enumerate() {
                 let index = segment * SEGMENT_ROWS + offset;
                 if let Some(hash) = select(index, txn) {
-                    parts[partition_of(hash)].push(index as u32);
+                    parts[partition_of(hash)].push(Keyed::new(index as u32, hash));
                 }
             }
             parts
@@ -158,10 +183,11 @@ pub(super) fn partitions(
     (0..limits::LINK_PARTITIONS)
         .into_par_iter()
         .map(|p| {
-            segments
-                .iter()
-                .flat_map(|parts| parts[p].iter().copied())
-                .collect()
+            let mut part = Vec::with_capacity(segments.iter().map(|parts| parts[p].len()).sum());
+            for parts in &segments {
+                part.extend_from_slice(&parts[p]);
+            }
+            part
         })
         .collect()
 }
@@ -239,17 +265,20 @@ fn purchase_fee(txn: &Txn, settings: &Settings, merchants: &Merchants) -> (u16, 
 
 /// Step 3 in one partition: the first row with an id wins. Returns the
 /// table of first rows (for step 6) and the duplicates with their first.
-fn first_rows(parsed: &Parsed, part: &[u32]) -> (HashTable<u32>, Vec<(u32, u32)>) {
+fn first_rows(parsed: &Parsed, part: &[Keyed]) -> (HashTable<u32>, Vec<(u32, u32)>) {
     let txns = &parsed.txns;
     let mut table = HashTable::with_capacity(part.len());
     let mut duplicates = Vec::new();
-    for &index in part {
-        let txn = &txns[index as usize];
-        // One probe per row; the ids (in the chunk arenas) are read only
-        // when a stored row's hash tag matches, which is rare.
+    for keyed in part {
+        let index = keyed.index;
+        // One probe per row; the rows and their ids (in the chunk arenas)
+        // are read only when a stored row's hash tag matches, which is
+        // rare.
         let entry = table.entry(
-            txn.id_hash,
-            |&first: &u32| parsed.txn_id(&txns[first as usize]) == parsed.txn_id(txn),
+            keyed.hash(),
+            |&first: &u32| {
+                parsed.txn_id(&txns[first as usize]) == parsed.txn_id(&txns[index as usize])
+            },
             |&j: &u32| txns[j as usize].id_hash,
         );
         match entry {

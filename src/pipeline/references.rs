@@ -9,7 +9,7 @@
 use hashbrown::HashTable;
 use rayon::prelude::*;
 
-use super::link::{Linked, NO_PURCHASE, PRIOR_BIT, PurchaseRef, partitions};
+use super::link::{Keyed, Linked, NO_PURCHASE, PRIOR_BIT, PurchaseRef, partitions};
 use crate::calendar::{self, Day, Instant};
 use crate::config::{RefundFee, Settings};
 use crate::ingest::merchants::Merchants;
@@ -137,7 +137,7 @@ fn decide_partition(
     context: &References,
     linked: &Linked,
     table: &HashTable<u32>,
-    references: &[u32],
+    references: &[Keyed],
 ) -> (Vec<RefDecision>, Vec<PriorUpdate>) {
     let References {
         parsed, settings, ..
@@ -146,7 +146,8 @@ fn decide_partition(
     let fee_fen = &linked.fee_fen;
     let mut decisions = Vec::with_capacity(references.len());
     let mut grouped: Vec<(u32, u32)> = Vec::with_capacity(references.len());
-    for &index in references {
+    for keyed in references {
+        let index = keyed.index;
         let txn = &txns[index as usize];
         let orig = parsed.orig_txn_id(txn);
         let orig_text = String::from_utf8_lossy(orig);
@@ -193,7 +194,7 @@ fn decide_partition(
         }
         // The table holds the first row of each id; an accepted purchase is
         // always the first (and only) row that passed steps 1 and 2 with it.
-        let found = table.find(txn::id_hash(orig), |&j: &u32| {
+        let found = table.find(keyed.hash(), |&j: &u32| {
             parsed.txn_id(&txns[j as usize]) == orig
         });
         let Some(&purchase_index) = found
