@@ -1038,6 +1038,11 @@ fn unknown_merchant_is_rejected() {
         r.text("rejects.csv")
             .contains("\ntransactions.csv,7,\"Q,1\",unknown_merchant,")
     );
+    // Each sentence names the row's own merchant_id, also for a row whose
+    // neighbours in the same parse batch are known merchants.
+    assert!(r.text("rejects.csv").contains(
+        "\ntransactions.csv,4,U3,unknown_merchant,\"merchant_id \"\"m1\"\" is not in master data\"\n"
+    ));
 }
 
 #[test]

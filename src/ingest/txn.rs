@@ -4,7 +4,7 @@
 use crate::calendar::{self, Day, Instant};
 use crate::config::{Mcc, Settings, limits};
 use crate::ingest::csv::Record;
-use crate::ingest::merchants::{Merchants, parse_mcc};
+use crate::ingest::merchants::{MerchantHot, Merchants, parse_mcc};
 use crate::ingest::reject::RejectCode;
 use crate::money::{self, AmountError};
 
@@ -130,9 +130,10 @@ pub fn id_hash(id: &[u8]) -> u64 {
 }
 
 /// Steps 4 and 5 of RULES.md 3.3 for one row: late, unknown merchant,
-/// inactive dates, beyond the horizon, over the limit.
-pub fn row_check(
-    merchant: u32,
+/// inactive dates, beyond the horizon, over the limit. `merchant` is the
+/// row's merchant, `None` when master data does not list it.
+fn row_check(
+    merchant: Option<MerchantHot>,
     kind: Kind,
     amount_fen: i64,
     business_day: Day,
@@ -140,17 +141,16 @@ pub fn row_check(
 ) -> Option<RejectCode> {
     let RowContext {
         settings,
-        merchants,
         through,
         state_horizon,
+        ..
     } = *context;
     if state_horizon.is_some_and(|horizon| business_day <= horizon) {
         return Some(RejectCode::LateTransaction);
     }
-    if merchant == MERCHANT_UNKNOWN {
+    let Some(m) = merchant else {
         return Some(RejectCode::UnknownMerchant);
-    }
-    let m = merchants.hot(merchant);
+    };
     if business_day < m.activated_on || business_day > m.last_day {
         return Some(RejectCode::MerchantInactive);
     }
@@ -237,20 +237,18 @@ fn lossy(bytes: &[u8]) -> String {
 }
 
 /// Checks a record (steps 1 and 2 of RULES.md 3.3) and, when it passes,
-/// stores its ids in `arena` and returns its compact form.
-pub fn parse_row(
-    record: &Record,
+/// stores its ids in `arena` and returns its compact form with its
+/// `merchant_id`, which a `MerchantBatch` resolves (the row's merchant and
+/// `row_check` are placeholders until then).
+pub fn parse_row<'r>(
+    record: &'r Record,
     raw: &[u8],
     columns: &TxnColumns,
     context: &RowContext,
     arena: &mut Vec<u8>,
     chunk: u32,
-) -> Result<Txn, RowReject> {
-    let RowContext {
-        settings,
-        merchants,
-        ..
-    } = *context;
+) -> Result<(Txn, &'r [u8]), RowReject> {
+    let settings = context.settings;
     let field = |column: Option<usize>| record.field_or_empty(column);
     let reject = |code: RejectCode, detail: String| {
         let id = if record.field_count() == columns.field_count {
@@ -400,39 +398,100 @@ pub fn parse_row(
     };
     let orig = &orig[..orig.len().min(limits::TXN_ID_BYTES_MAX + 1)];
     let terminal = field(columns.terminal_id);
-    let merchant = merchants.index_of(merchant_id).unwrap_or(MERCHANT_UNKNOWN);
-    let unknown_merchant_id = if merchant == MERCHANT_UNKNOWN {
-        merchant_id
-    } else {
-        &[][..]
-    };
     let ids = IdRef {
         chunk,
         offset: arena.len() as u32,
         terminal_len: terminal.len() as u32,
         txn_id_len: txn_id.len() as u8,
         orig_len: orig.len() as u8,
-        unknown_merchant_len: unknown_merchant_id.len() as u8,
+        unknown_merchant_len: 0,
     };
     arena.extend_from_slice(txn_id);
     arena.extend_from_slice(orig);
     arena.extend_from_slice(terminal);
-    arena.extend_from_slice(unknown_merchant_id);
-    Ok(Txn {
+    let txn = Txn {
         unix_s: timestamp.instant.unix_s,
         nanos: timestamp.instant.nanos,
         amount_fen,
         line: record.lines_before,
         id_hash: id_hash(txn_id),
         ids,
-        merchant,
+        merchant: MERCHANT_UNKNOWN,
         business_day: timestamp.business_day,
         file_index: 0,
-        row_check: row_check(merchant, kind, amount_fen, timestamp.business_day, context),
+        row_check: None,
         mcc,
         kind,
         card,
-    })
+    };
+    Ok((txn, merchant_id))
+}
+
+/// Rows of a `MerchantBatch`.
+pub const MERCHANT_BATCH_ROWS_MAX: usize = 32;
+
+/// Parsed rows waiting for their merchant (step 4 onwards).
+///
+/// Finding a merchant is a random read of its table slot and then of its
+/// dates, each likely a cache miss. One row at a time, every miss stalls
+/// the parse; a batch looks up all its rows' slots, then all their dates,
+/// so that the misses of a batch overlap.
+#[derive(Default)]
+pub struct MerchantBatch {
+    /// Each row's place in the caller's slots.
+    rows: Vec<usize>,
+    /// The rows' `merchant_id`s, back to back, ending at `ends`.
+    ids: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl MerchantBatch {
+    /// Adds the row in `slot` with its `merchant_id`; true when the batch
+    /// is full and must be resolved.
+    pub fn push(&mut self, slot: usize, merchant_id: &[u8]) -> bool {
+        self.rows.push(slot);
+        self.ids.extend_from_slice(merchant_id);
+        self.ends.push(self.ids.len());
+        self.rows.len() >= MERCHANT_BATCH_ROWS_MAX
+    }
+
+    fn id(&self, k: usize) -> &[u8] {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.ids[start..self.ends[k]]
+    }
+
+    /// Sets each row's merchant and the checks of steps 4 and 5, and
+    /// empties the batch. A row whose merchant master data does not list
+    /// keeps that `merchant_id` for its reject's sentence: its ids are
+    /// copied to the end of `arena`, followed by the merchant id.
+    pub fn resolve(&mut self, slots: &mut [Txn], arena: &mut Vec<u8>, context: &RowContext) {
+        let merchants = context.merchants;
+        let count = self.rows.len();
+        let mut found = [MERCHANT_UNKNOWN; MERCHANT_BATCH_ROWS_MAX];
+        for (k, merchant) in found.iter_mut().enumerate().take(count) {
+            *merchant = merchants.index_of(self.id(k)).unwrap_or(MERCHANT_UNKNOWN);
+        }
+        let mut hot = [None; MERCHANT_BATCH_ROWS_MAX];
+        for k in 0..count {
+            hot[k] = (found[k] != MERCHANT_UNKNOWN).then(|| merchants.hot(found[k]));
+        }
+        for k in 0..count {
+            let txn = &mut slots[self.rows[k]];
+            txn.merchant = found[k];
+            txn.row_check = row_check(hot[k], txn.kind, txn.amount_fen, txn.business_day, context);
+            if found[k] == MERCHANT_UNKNOWN {
+                let [txn_id, _, terminal, _] = txn.ids.ranges();
+                let offset = arena.len();
+                arena.extend_from_within(txn_id.start..terminal.end);
+                arena.extend_from_slice(self.id(k));
+                txn.ids.offset = offset as u32;
+                txn.ids.unknown_merchant_len = self.id(k).len() as u8;
+            }
+        }
+        self.rows.clear();
+        self.ids.clear();
+        self.ends.clear();
+    }
 }
 
 #[cfg(test)]

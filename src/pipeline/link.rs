@@ -170,7 +170,12 @@ pub(super) fn partitions(
         .par_chunks(SEGMENT_ROWS)
         .enumerate()
         .map(|(segment, rows)| {
-            let mut parts = vec![Vec::new(); limits::LINK_PARTITIONS];
+            // Hashes spread rows evenly: a little over an even share
+            // each, so that parts rarely grow (a grown part is copied).
+            let share = rows.len() / limits::LINK_PARTITIONS;
+            let mut parts: Vec<Vec<Keyed>> = (0..limits::LINK_PARTITIONS)
+                .map(|_| Vec::with_capacity(share + share / 8 + 16))
+                .collect();
             for (offset, txn) in rows.iter().enumerate() {
                 let index = segment * SEGMENT_ROWS + offset;
                 if let Some(hash) = select(index, txn) {
