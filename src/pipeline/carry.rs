@@ -17,7 +17,8 @@ use crate::ledger::MerchantState;
 use crate::pipeline::link::PurchaseRef;
 use crate::pipeline::{Ingested, Settled};
 use crate::state::{
-    self, Closing, Entry, Names, NewEntry, PriorState, Purchase, SegmentRecord, WrittenIndex,
+    self, Closing, Entry, EntryKey, Names, NewEntry, PriorState, Purchase, SegmentRecord,
+    WrittenIndex,
 };
 use rayon::prelude::*;
 
@@ -194,9 +195,16 @@ pub fn write_index(
         },
         dir: prior.map(|p| p.dir.as_path()),
     };
-    let hash_at = |index: usize| match rows.get(index) {
-        Some(&row) => txns[row as usize].id_hash,
-        None => updated[index - rows.len()].hash,
+    let key_at = |index: usize| match rows.get(index) {
+        Some(&row) => {
+            let txn = &txns[row as usize];
+            EntryKey {
+                hash: txn.id_hash,
+                id_len: usize::from(txn.ids.txn_id_len),
+                business_day: txn.business_day,
+            }
+        }
+        None => updated[index - rows.len()].key(),
     };
     state::write_index(
         staging,
@@ -205,7 +213,7 @@ pub fn write_index(
         &names,
         rows.len() + updated.len(),
         &entry_at,
-        &hash_at,
+        &key_at,
     )
 }
 

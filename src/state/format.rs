@@ -219,6 +219,25 @@ pub struct Entry<I = Vec<u8>, N = Vec<u8>> {
     pub purchase: Option<Purchase<N>>,
 }
 
+impl<I: AsRef<[u8]>, N> Entry<I, N> {
+    pub fn key(&self) -> EntryKey {
+        EntryKey {
+            hash: self.hash,
+            id_len: self.id.as_ref().len(),
+            business_day: self.business_day,
+        }
+    }
+}
+
+/// What the segment writer's cheap passes read of an entry: where it
+/// sorts, how many id bytes it has, and its date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryKey {
+    pub hash: u64,
+    pub id_len: usize,
+    pub business_day: Day,
+}
+
 /// An entry as a run writes it: id borrowed, names numbered.
 pub type NewEntry<'a> = Entry<&'a [u8], u32>;
 

@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::ingest::csv::{Record, Tokenizer};
 use crate::ledger::{DepositStatus, MerchantState};
 use crate::output::control::sha256_hex;
-pub use format::{Entry, NewEntry, Purchase};
+pub use format::{Entry, EntryKey, NewEntry, Purchase};
 pub use index::Index;
 pub use writer::{Names, SegmentFacts};
 
@@ -343,12 +343,12 @@ pub fn write_index<'a>(
     names: &Names,
     count: usize,
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
-    hash_at: &(impl Fn(usize) -> u64 + Sync),
+    key_at: &(impl Fn(usize) -> EntryKey + Sync),
 ) -> Result<WrittenIndex> {
     let entries = Entries {
         count,
         entry_at,
-        hash_at,
+        key_at,
     };
     write_index_in_parts(
         staging,
@@ -364,7 +364,7 @@ pub fn write_index<'a>(
 struct Entries<'e, E, H> {
     count: usize,
     entry_at: &'e E,
-    hash_at: &'e H,
+    key_at: &'e H,
 }
 
 /// `write_index` with the run's entries split into segments of at most
@@ -379,7 +379,7 @@ fn write_index_in_parts<'a, E, H>(
 ) -> Result<WrittenIndex>
 where
     E: Fn(usize) -> NewEntry<'a> + Sync,
-    H: Fn(usize) -> u64 + Sync,
+    H: Fn(usize) -> EntryKey + Sync,
 {
     let count = entries.count;
     let dir = staging.join(STATE_DIR);
@@ -420,7 +420,7 @@ where
             names,
             end - start,
             &|i| (entries.entry_at)(start + i),
-            &|i| (entries.hash_at)(start + i),
+            &|i| (entries.key_at)(start + i),
         )?;
         written.segments.push(SegmentRecord { file, facts });
         written.unsynced.push((path, unsynced));

@@ -55,7 +55,7 @@ fn written(entries: &[Entry]) -> (tempfile::TempDir, std::path::PathBuf, Segment
         &names(),
         entries.len(),
         &|i| new_entry(&entries[i]),
-        &|i| entries[i].hash,
+        &|i| entries[i].key(),
     )
     .unwrap();
     let bytes = std::fs::read(&path).unwrap();
@@ -132,7 +132,7 @@ fn direct_and_buffered_writes_give_the_same_segment() {
         &names(),
         entries.len(),
         &|i| new_entry(&entries[i]),
-        &|i| entries[i].hash,
+        &|i| entries[i].key(),
     )
     .unwrap();
     let buffered = std::fs::read(&buffered_path).unwrap();
@@ -250,7 +250,7 @@ fn a_run_with_more_entries_than_a_segment_holds_writes_parts() {
         &super::Entries {
             count: entries.len(),
             entry_at: &|i: usize| new_entry(&entries[i]),
-            hash_at: &|i: usize| entries[i].hash,
+            key_at: &|i: usize| entries[i].key(),
         },
         3,
     )

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use super::direct::{ALIGN_BYTES, AlignedBuf, BlockFile};
 use super::format::{
-    self, BLOCK_ENTRIES, HEADER_BYTES, Header, Layout, NewEntry, RECORD_BYTES, SEGMENT_ENTRIES_MAX,
-    SEGMENT_VERSION,
+    self, BLOCK_ENTRIES, EntryKey, HEADER_BYTES, Header, Layout, NewEntry, RECORD_BYTES,
+    SEGMENT_ENTRIES_MAX, SEGMENT_VERSION,
 };
 use crate::calendar::Day;
 use crate::error::{Error, Result};
@@ -54,19 +54,19 @@ struct Scan {
 /// Writes entries `0..count`, as `entry_at` gives them, as a segment at
 /// `path`, and returns its facts and the file, written but not yet synced:
 /// the caller makes it durable (in the background) before publishing.
-/// `hash_at(i)` must equal `entry_at(i).hash` and be cheap: the sorted
-/// columns are built from it in several passes. Entries must have distinct
-/// ids.
+/// `key_at(i)` must equal `entry_at(i).key()` and be cheap: the scan for
+/// sizes and dates and the sorted columns read only it, in several passes.
+/// Entries must have distinct ids.
 pub fn write_segment<'a>(
     path: &Path,
     names: &Names,
     count: usize,
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
-    hash_at: &(impl Fn(usize) -> u64 + Sync),
+    key_at: &(impl Fn(usize) -> EntryKey + Sync),
 ) -> Result<(SegmentFacts, std::fs::File)> {
     let file =
         BlockFile::create(path).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    write_blocks(path, file, names, count, entry_at, hash_at)
+    write_blocks(path, file, names, count, entry_at, key_at)
 }
 
 /// A sorted column, gathered and written in aligned blocks.
@@ -115,7 +115,7 @@ pub(super) fn write_blocks<'a>(
     names: &Names,
     count: usize,
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
-    hash_at: &(impl Fn(usize) -> u64 + Sync),
+    key_at: &(impl Fn(usize) -> EntryKey + Sync),
 ) -> Result<(SegmentFacts, std::fs::File)> {
     assert!(count <= SEGMENT_ENTRIES_MAX, "segment too large");
     let io = |e| Error::io(format!("writing {}", path.display()), e);
@@ -137,10 +137,10 @@ pub(super) fn write_blocks<'a>(
                 last_day: Day::MIN,
             };
             for index in block.clone() {
-                let entry = entry_at(index);
-                scan.ids_bytes += entry.id.len();
-                scan.first_day = scan.first_day.min(entry.business_day);
-                scan.last_day = scan.last_day.max(entry.business_day);
+                let key = key_at(index);
+                scan.ids_bytes += key.id_len;
+                scan.first_day = scan.first_day.min(key.business_day);
+                scan.last_day = scan.last_day.max(key.business_day);
             }
             scan
         })
@@ -187,6 +187,7 @@ pub(super) fn write_blocks<'a>(
                         let mut ids = AlignedBuf::with_capacity(scan.ids_bytes);
                         for index in block.clone() {
                             let entry = entry_at(index);
+                            debug_assert_eq!(entry.key(), key_at(index), "key_at agrees");
                             let id_offset = (id_base + ids.len()) as u32;
                             records.extend_from_slice(&format::encode(&entry, id_offset));
                             ids.extend_from_slice(entry.id);
@@ -207,7 +208,7 @@ pub(super) fn write_blocks<'a>(
                 drop(send);
                 crcs
             },
-            || sorted_columns(file, &layout, &blocks, entry_at, hash_at).map_err(io),
+            || sorted_columns(file, &layout, &blocks, entry_at, key_at).map_err(io),
         );
         let written = writer.join().expect("the segment writer does not panic");
         (crcs, columns, written)
@@ -283,7 +284,7 @@ fn sorted_columns<'a>(
     layout: &Layout,
     blocks: &[std::ops::Range<usize>],
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
-    hash_at: &(impl Fn(usize) -> u64 + Sync),
+    key_at: &(impl Fn(usize) -> EntryKey + Sync),
 ) -> std::io::Result<(crc32fast::Hasher, crc32fast::Hasher)> {
     let mut hashes = Column::new(file, layout.hashes_at);
     let mut positions = Column::new(file, layout.positions_at);
@@ -293,7 +294,7 @@ fn sorted_columns<'a>(
             .par_iter()
             .flat_map_iter(|block| {
                 block.clone().filter_map(|index| {
-                    let hash = hash_at(index);
+                    let hash = key_at(index).hash;
                     (hash >> 62 == pass).then_some((hash, index as u32))
                 })
             })
