@@ -63,6 +63,7 @@ fn stages(c: &mut Criterion) {
         merchants: &data.merchants,
         through: None,
         state_horizon: None,
+        terminal_ids: false,
     };
     let files = [TxnFile {
         input: Input::Bytes(&data.source),
@@ -125,6 +126,7 @@ fn stages(c: &mut Criterion) {
                 through: None,
                 chunk_bytes: 1 << 20,
                 prior: None,
+                terminal_ids: false,
             };
             let settled = pipeline::run(&plan).expect("a balanced run");
             assert_eq!(settled.txn_counts[0].rows_read, ROWS);

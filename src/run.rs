@@ -171,6 +171,7 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
             options.chunk_bytes
         },
         prior: prior.as_ref(),
+        terminal_ids: options.detail,
     };
     // The transaction files' digests (for control.json) are taken beside the
     // parse, not after the run, where they were a serial half second at 10M

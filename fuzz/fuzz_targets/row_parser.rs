@@ -81,6 +81,7 @@ fn settle_once(
         through,
         chunk_bytes,
         prior: None,
+        terminal_ids: true,
     };
     match world.pool.install(|| pipeline::run(&plan)) {
         Ok(settled) => settled,

@@ -218,6 +218,9 @@ pub struct RowContext<'a> {
     pub through: Option<Day>,
     /// The horizon of the state the run starts from, for late_transaction.
     pub state_horizon: Option<Day>,
+    /// Whether rows keep their `terminal_id`: only the detail files
+    /// (`--detail`) show it, and a run without them spares the bytes.
+    pub terminal_ids: bool,
 }
 
 /// A record longer than this is malformed: ids are short, and a limit keeps
@@ -397,7 +400,11 @@ pub fn parse_row<'r>(
         field(columns.orig_txn_id)
     };
     let orig = &orig[..orig.len().min(limits::TXN_ID_BYTES_MAX + 1)];
-    let terminal = field(columns.terminal_id);
+    let terminal = if context.terminal_ids {
+        field(columns.terminal_id)
+    } else {
+        &[][..]
+    };
     let ids = IdRef {
         chunk,
         offset: arena.len() as u32,

@@ -209,6 +209,7 @@ pub fn describe_row_check(
         merchants,
         through,
         state_horizon,
+        ..
     } = *context;
     let day = calendar::format_date(txn.business_day);
     match code {

@@ -39,6 +39,9 @@ pub struct Plan<'a> {
     pub chunk_bytes: usize,
     /// The state the run starts from (`--state-in`).
     pub prior: Option<&'a PriorState>,
+    /// Whether rows keep their `terminal_id`, which only the detail files
+    /// show.
+    pub terminal_ids: bool,
 }
 
 /// Rows read, accepted and rejected in one input file.
@@ -128,6 +131,7 @@ fn row_context<'a>(plan: &Plan<'a>) -> RowContext<'a> {
         merchants: plan.merchants,
         through: plan.through,
         state_horizon: plan.prior.and_then(|prior| prior.horizon),
+        terminal_ids: plan.terminal_ids,
     }
 }
 

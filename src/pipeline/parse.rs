@@ -62,6 +62,7 @@ impl Parsed {
         self.ids(txn)[1]
     }
 
+    /// Empty unless the run keeps terminal ids (`Plan::terminal_ids`).
     pub fn terminal_id(&self, txn: &Txn) -> &[u8] {
         self.ids(txn)[2]
     }
