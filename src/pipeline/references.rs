@@ -9,7 +9,7 @@
 use hashbrown::HashTable;
 use rayon::prelude::*;
 
-use super::link::{Keyed, Linked, NO_PURCHASE, PRIOR_BIT, PurchaseRef, partitions};
+use super::link::{FirstRow, Keyed, Linked, NO_PURCHASE, PRIOR_BIT, PurchaseRef, partitions};
 use crate::calendar::{self, Day, Instant};
 use crate::config::{RefundFee, Settings};
 use crate::ingest::merchants::Merchants;
@@ -56,7 +56,7 @@ type PriorUpdate = (u32, bool, i64, i64);
 /// Step 6 (RULES.md 3.2): refunds and voids against accepted purchases.
 pub(super) fn link_references(
     context: &References,
-    tables: &[HashTable<u32>],
+    tables: &[HashTable<FirstRow>],
     linked: &mut Linked,
 ) {
     let parsed = context.parsed;
@@ -103,11 +103,21 @@ pub(super) fn link_references(
     }
 }
 
+/// Id bytes shown in a sentence as a quoted string, lossily decoded only
+/// when a sentence is written: most references are accepted and need none.
+struct Lossy<'a>(&'a [u8]);
+
+impl std::fmt::Debug for Lossy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&String::from_utf8_lossy(self.0), f)
+    }
+}
+
 /// Checks a reference against its purchase before the group rules: same
 /// merchant, not earlier, within retention. `None` when it passes.
 fn reference_problem(
     txn: &Txn,
-    orig_text: &str,
+    orig_text: &Lossy,
     purchase_merchant: bool,
     purchase_instant: Instant,
     purchase_day: Day,
@@ -136,7 +146,7 @@ fn reference_problem(
 fn decide_partition(
     context: &References,
     linked: &Linked,
-    table: &HashTable<u32>,
+    table: &HashTable<FirstRow>,
     references: &[Keyed],
 ) -> (Vec<RefDecision>, Vec<PriorUpdate>) {
     let References {
@@ -150,7 +160,7 @@ fn decide_partition(
         let index = keyed.index;
         let txn = &txns[index as usize];
         let orig = parsed.orig_txn_id(txn);
-        let orig_text = String::from_utf8_lossy(orig);
+        let orig_text = Lossy(orig);
         let reject = |detail: String| RefDecision {
             index,
             purchase: NO_PURCHASE,
@@ -194,11 +204,11 @@ fn decide_partition(
         }
         // The table holds the first row of each id; an accepted purchase is
         // always the first (and only) row that passed steps 1 and 2 with it.
-        let found = table.find(keyed.hash(), |&j: &u32| {
-            parsed.txn_id(&txns[j as usize]) == orig
-        });
-        let Some(&purchase_index) = found
-            .filter(|&&j| txns[j as usize].kind == Kind::Purchase && linked.accepted(j as usize))
+        let found = table
+            .find(keyed.hash(), |first| first.is(keyed.hash(), orig, parsed))
+            .map(|first| first.index);
+        let Some(purchase_index) = found
+            .filter(|&j| txns[j as usize].kind == Kind::Purchase && linked.accepted(j as usize))
         else {
             let detail = match context.index_first_day {
                 Some(first) if first > Day::MIN => format!(
