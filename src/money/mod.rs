@@ -203,11 +203,20 @@ pub fn push_fen(out: &mut String, amount_fen: i128) {
         out.push('-');
     }
     // Integer formatting without the fmt machinery: this runs for every
-    // amount of every output row.
+    // amount of every output row. Amounts almost always fit `u64`, whose
+    // division and formatting are several times cheaper than `u128`'s.
     let mut digits = itoa::Buffer::new();
-    out.push_str(digits.format(magnitude / 100));
+    let cents = match u64::try_from(magnitude) {
+        Ok(small) => {
+            out.push_str(digits.format(small / 100));
+            (small % 100) as u8
+        }
+        Err(_) => {
+            out.push_str(digits.format(magnitude / 100));
+            (magnitude % 100) as u8
+        }
+    };
     out.push('.');
-    let cents = (magnitude % 100) as u8;
     out.push(char::from(b'0' + cents / 10));
     out.push(char::from(b'0' + cents % 10));
 }

@@ -163,3 +163,17 @@ fn fen_formatting_never_writes_negative_zero() {
     assert_eq!(format_fen(-5), "-0.05");
     assert_eq!(format_fen(123_456), "1234.56");
 }
+
+#[test]
+fn fen_formatting_is_the_same_on_both_sides_of_u64() {
+    // The u64 fast path and the u128 path meet at 2^64: worked by hand,
+    // 2^64 − 1 = 18446744073709551615 fen.
+    let edge = i128::from(u64::MAX);
+    assert_eq!(format_fen(edge), "184467440737095516.15");
+    assert_eq!(format_fen(edge + 1), "184467440737095516.16");
+    assert_eq!(format_fen(-edge - 1), "-184467440737095516.16");
+    assert_eq!(
+        format_fen(i128::MIN + 1),
+        format!("-{}.{:02}", (i128::MAX) / 100, (i128::MAX) % 100)
+    );
+}

@@ -190,6 +190,18 @@ fn parse_chunk(
     out
 }
 
+/// `txns` cut into consecutive slices of `counts` slots, one per chunk.
+fn chunk_slots<'t>(txns: &'t mut [Txn], counts: &[usize]) -> Vec<&'t mut [Txn]> {
+    let mut slices = Vec::with_capacity(counts.len());
+    let mut rest = txns;
+    for &count in counts {
+        let (head, tail) = rest.split_at_mut(count);
+        slices.push(head);
+        rest = tail;
+    }
+    slices
+}
+
 /// Parses every file, chunks in parallel, and returns the rows in file order.
 /// Fails only when a stream cannot be read.
 pub fn parse_files(
@@ -241,16 +253,9 @@ pub fn parse_files(
         .into_par_iter()
         .map(|_| Txn::PLACEHOLDER)
         .collect();
-    let mut slices = Vec::with_capacity(jobs.len());
-    let mut rest = txns.as_mut_slice();
-    for count in &slot_counts {
-        let (head, tail) = rest.split_at_mut(*count);
-        slices.push(head);
-        rest = tail;
-    }
     let mut outs: Vec<ChunkOut> = jobs
         .par_iter()
-        .zip(slices.into_par_iter())
+        .zip(chunk_slots(&mut txns, &slot_counts).into_par_iter())
         .enumerate()
         .map(|(i, (job, slots))| {
             let started = std::time::Instant::now();
@@ -260,9 +265,10 @@ pub fn parse_files(
         })
         .collect();
 
-    // Check the chain of chunks in order, re-parse wrong guesses, and turn
-    // chunk-relative lines into physical lines.
+    // Check the chain of chunks in order, re-parse wrong guesses, and find
+    // the line ends before each chunk's start.
     let mut rows_read_per_file = vec![0u64; files.len()];
+    let mut line_ends_before = vec![0u64; jobs.len()];
     let mut previous: Option<(u32, usize, u64)> = None; // (file, stop, line ends before stop)
     for (i, job) in jobs.iter().enumerate() {
         let (base_position, base_line_ends) = match previous {
@@ -281,8 +287,8 @@ pub fn parse_files(
             outs[i] = job.parse(base_position, i as u32, context, slots);
             base_line_ends
         };
-        let out = &mut outs[i];
-        out.shift_to_physical_lines(slots, line_ends_before_start);
+        let out = &outs[i];
+        line_ends_before[i] = line_ends_before_start;
         rows_read_per_file[job.file_index as usize] += out.rows;
         previous = Some((
             job.file_index,
@@ -290,6 +296,12 @@ pub fn parse_files(
             line_ends_before_start + out.line_ends_to_stop,
         ));
     }
+
+    // Chunk-relative lines become physical lines, chunks in parallel.
+    outs.par_iter_mut()
+        .zip(chunk_slots(&mut txns, &slot_counts))
+        .zip(&line_ends_before)
+        .for_each(|((out, slots), &line_ends)| out.shift_to_physical_lines(slots, line_ends));
 
     // Close the gaps between chunks' rows, in place.
     let mut filled = 0;
