@@ -15,6 +15,10 @@ use crate::money;
 
 /// Rows of one aggregation chunk; chunks run in parallel.
 const AGGREGATE_CHUNK_ROWS_MAX: usize = 1 << 20;
+/// Open groups a chunk keeps at once (10 MiB of them), whatever the
+/// number of merchants: with more merchants, two share a slot, and a row
+/// of one closes the other's group.
+const OPEN_GROUPS_MAX: usize = 1 << 18;
 
 /// What one accepted row adds to its business date's totals (RULES.md 3.4):
 /// a voided purchase and its void count but move no money; a refund
@@ -137,7 +141,7 @@ pub(super) fn aggregate(
     let closed: Vec<Vec<Group>> = (0..rows.div_ceil(chunk_rows))
         .into_par_iter()
         .map_init(
-            || vec![Group::NONE; merchant_count],
+            || vec![Group::NONE; merchant_count.next_power_of_two().min(OPEN_GROUPS_MAX)],
             |open, chunk| {
                 let range = chunk * chunk_rows..((chunk + 1) * chunk_rows).min(rows);
                 close_groups(parsed, linked, range, GROUP_ROWS_MAX, open)
@@ -148,8 +152,8 @@ pub(super) fn aggregate(
 }
 
 /// The groups of the accepted rows in `range`, none of more than
-/// `rows_max` rows; `open` (one entry per merchant, all closed) is left all
-/// closed again.
+/// `rows_max` rows. `open` is a table of open groups by merchant index
+/// modulo its length (a power of two), all closed, and is left so.
 fn close_groups(
     parsed: &Parsed,
     linked: &Linked,
@@ -157,17 +161,25 @@ fn close_groups(
     rows_max: u32,
     open: &mut [Group],
 ) -> Vec<Group> {
+    assert!(
+        open.len().is_power_of_two(),
+        "the table is indexed by a mask"
+    );
     let mut closed = Vec::new();
-    let mut touched: Vec<u32> = Vec::new();
+    let mut touched: Vec<usize> = Vec::new();
     for index in range {
         if !linked.accepted(index) {
             continue;
         }
         let row = Group::of_row(parsed, linked, index);
-        let group = &mut open[row.merchant as usize];
+        let slot = row.merchant as usize & (open.len() - 1);
+        let group = &mut open[slot];
         if !group.is_open() {
-            touched.push(row.merchant);
-        } else if group.day == row.day && group.txn_count < rows_max {
+            touched.push(slot);
+        } else if group.merchant == row.merchant
+            && group.day == row.day
+            && group.txn_count < rows_max
+        {
             group.add(&row);
             continue;
         } else {
@@ -175,8 +187,8 @@ fn close_groups(
         }
         *group = row;
     }
-    for merchant in touched {
-        closed.push(std::mem::replace(&mut open[merchant as usize], Group::NONE));
+    for slot in touched {
+        closed.push(std::mem::replace(&mut open[slot], Group::NONE));
     }
     closed
 }
@@ -362,10 +374,17 @@ mod tests {
             refunds_fen: 40,
             fees_fen: -2,
         };
-        // One chunk or three, groups of at most 1, 2 or 2^16 rows: the
-        // same totals.
-        for (chunk_rows, rows_max) in [(6, GROUP_ROWS_MAX), (2, GROUP_ROWS_MAX), (6, 1), (4, 2)] {
-            let mut open = vec![Group::NONE; 2];
+        // One chunk or more, groups of at most 1, 2 or 2^16 rows, a slot per
+        // merchant or one that both share: the same totals.
+        for (chunk_rows, rows_max, slots) in [
+            (6, GROUP_ROWS_MAX, 2),
+            (2, GROUP_ROWS_MAX, 2),
+            (6, 1, 2),
+            (4, 2, 2),
+            (6, GROUP_ROWS_MAX, 1),
+            (4, 2, 1),
+        ] {
+            let mut open = vec![Group::NONE; slots];
             let closed: Vec<Vec<Group>> = (0..6usize.div_ceil(chunk_rows))
                 .map(|c| {
                     let range = c * chunk_rows..((c + 1) * chunk_rows).min(6);
@@ -377,7 +396,7 @@ mod tests {
             assert_eq!(
                 days.of(0),
                 &[(5, day5), (6, day6)],
-                "{chunk_rows} {rows_max}"
+                "{chunk_rows} {rows_max} {slots}"
             );
             assert_eq!(days.of(1), &[(5, refund_only)]);
             assert_eq!(purchased, vec![true, false]);
