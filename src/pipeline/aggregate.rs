@@ -24,23 +24,7 @@ const OPEN_GROUPS_MAX: usize = 1 << 18;
 /// a voided purchase and its void count but move no money; a refund
 /// returns the fee share decided when it was linked.
 pub(super) fn row_totals(parsed: &Parsed, linked: &Linked, index: usize) -> DayTotals {
-    let txn = &parsed.txns[index];
-    let mut totals = DayTotals {
-        txn_count: 1,
-        ..DayTotals::default()
-    };
-    match txn.kind {
-        Kind::Purchase if !linked.voided[index] => {
-            totals.purchases_fen = i128::from(txn.amount_fen);
-            totals.fees_fen = i128::from(linked.fee_fen[index]);
-        }
-        Kind::Refund => {
-            totals.refunds_fen = i128::from(txn.amount_fen);
-            totals.fees_fen = -i128::from(linked.fee_fen[index]);
-        }
-        Kind::Purchase | Kind::Void => {}
-    }
-    totals
+    Group::of_row(parsed, linked, index).totals()
 }
 
 /// A merchant's totals for one business date, as a chunk of rows adds
@@ -81,21 +65,29 @@ impl Group {
         self.txn_count > 0
     }
 
-    /// A group of one row, `index`, which is accepted.
+    /// A group of one row, `index`, which is accepted: what the row adds
+    /// (RULES.md 3.4, see `row_totals`).
     fn of_row(parsed: &Parsed, linked: &Linked, index: usize) -> Group {
         let txn = &parsed.txns[index];
-        let totals = row_totals(parsed, linked, index);
-        // One row's sums are amounts or fees, below `AMOUNT_FEN_LIMIT`.
-        let narrow = |fen: i128| i64::try_from(fen).expect("a row's amount fits i64");
-        Group {
+        let mut group = Group {
             merchant: txn.merchant,
             day: txn.business_day,
             txn_count: 1,
             purchased: txn.kind == Kind::Purchase,
-            purchases_fen: narrow(totals.purchases_fen),
-            refunds_fen: narrow(totals.refunds_fen),
-            fees_fen: narrow(totals.fees_fen),
+            ..Group::NONE
+        };
+        match txn.kind {
+            Kind::Purchase if !linked.voided[index] => {
+                group.purchases_fen = txn.amount_fen;
+                group.fees_fen = linked.fee_fen[index];
+            }
+            Kind::Refund => {
+                group.refunds_fen = txn.amount_fen;
+                group.fees_fen = -linked.fee_fen[index];
+            }
+            Kind::Purchase | Kind::Void => {}
         }
+        group
     }
 
     /// Adds a row's group of the same key.
