@@ -19,6 +19,7 @@ pub mod money;
 pub mod output;
 pub mod pipeline;
 pub mod run;
+pub mod split;
 pub mod state;
 pub mod verify;
 

@@ -273,16 +273,22 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         run_stats.peak_rss_bytes = stats::peak_rss_bytes();
         run_stats.to_json()
     });
-    let files = times.time("render", || {
-        pool.install(|| {
-            output::render(&settled, &merchants, &settings, &info, timings, state_files)
-        })
-    });
+    let mut written = times.time("render", || {
+        pool.install(|| output::write_outputs(&staging, &settled, &merchants, &settings, &info))
+    })?;
     times.time("publish", || {
         pool.install(|| {
-            staging.write_files(&files)?;
-            staging.publish()
-        })
+            output::finish(
+                &staging,
+                &mut written,
+                &settled,
+                &merchants,
+                &info,
+                timings,
+                state_files,
+            )
+        })?;
+        staging.publish()
     })?;
     run_stats.stages = times.stages;
     run_stats.wall = started.elapsed();
@@ -291,7 +297,7 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         rows_read,
         rows_rejected: settled.rejects.len() as u64,
         settlement_rows: settled.rows.iter().map(Vec::len).sum(),
-        files_written: files.len(),
+        files_written: written.files.len(),
         totals: settled.totals,
         stats: run_stats,
     })

@@ -2,7 +2,6 @@
 //! file, the conservation totals, receivables, and the digest of every
 //! other output file.
 
-use rayon::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -49,13 +48,14 @@ fn date(day: Option<Day>) -> Value {
     day.map_or(Value::Null, |d| Value::String(calendar::format_date(d)))
 }
 
-/// Renders control.json; `files` are the outputs written before it.
+/// Renders control.json; `files` are the outputs written before it, by
+/// name with their SHA-256.
 pub fn render(
     settled: &Settled,
     merchants: &Merchants,
     info: &RunInfo,
     settlement_names: &[String],
-    files: &[(String, Vec<u8>)],
+    files: &[(String, String)],
     timings: Option<Value>,
 ) -> String {
     let totals = &settled.totals;
@@ -80,11 +80,10 @@ pub fn render(
             receivables.push(json!({"merchant_id": id, "amount": format_fen(-state.carried_fen)}));
         }
     }
-    let digests: Vec<(String, Value)> = files
-        .par_iter()
-        .map(|(name, bytes)| (name.clone(), Value::String(sha256_hex(bytes))))
+    let outputs: serde_json::Map<String, Value> = files
+        .iter()
+        .map(|(name, sha256)| (name.clone(), Value::String(sha256.clone())))
         .collect();
-    let outputs: serde_json::Map<String, Value> = digests.into_iter().collect();
     let control = json!({
         "engine": "settle",
         "version": env!("CARGO_PKG_VERSION"),

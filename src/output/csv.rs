@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
-
 use crate::calendar::{self, Day};
 use crate::config::Settings;
 use crate::ingest::adjustments::Adjustment;
@@ -35,50 +33,48 @@ pub fn push_field(out: &mut String, text: &str) {
     }
 }
 
-/// The settlement files' contents by settlement date, rendered in
-/// parallel. Rows come in merchant-index order, which is merchant_id byte
-/// order, and keep it within each file.
-pub fn settlement_files(rows: &[Vec<Row>], merchants: &Merchants) -> BTreeMap<Day, String> {
+/// The settlement rows by settlement date. Rows come in merchant-index
+/// order, which is merchant_id byte order, and keep it within each date.
+pub fn settlement_days(rows: &[Vec<Row>]) -> Vec<(Day, Vec<&Row>)> {
     let mut by_day: BTreeMap<Day, Vec<&Row>> = BTreeMap::new();
     for row in rows.iter().flatten() {
         by_day.entry(row.settlement_day).or_default().push(row);
     }
-    let by_day: Vec<(Day, Vec<&Row>)> = by_day.into_iter().collect();
-    by_day
-        .into_par_iter()
-        .map(|(day, day_rows)| {
-            let date = calendar::format_date(day);
-            let mut out = String::with_capacity(SETTLEMENT_HEADER.len() + day_rows.len() * 120);
-            out.push_str(SETTLEMENT_HEADER);
-            let mut count = itoa::Buffer::new();
-            for row in day_rows {
-                out.push_str(&date);
-                out.push(',');
-                push_field(&mut out, merchants.id_of(row.merchant));
-                out.push(',');
-                out.push_str(count.format(row.txn_count));
-                for amount in [
-                    row.purchases_fen,
-                    row.refunds_fen,
-                    row.fees_fen,
-                    row.adjustments_fen,
-                    row.carried_in_fen,
-                    row.proceeds_fen,
-                    row.deposit_held_fen,
-                    row.deposit_released_fen,
-                    row.deposit_forfeited_fen,
-                    row.deactivation_fee_fen,
-                    row.payout_fen,
-                    row.carried_out_fen,
-                ] {
-                    out.push(',');
-                    push_fen(&mut out, amount.into());
-                }
-                out.push('\n');
-            }
-            (day, out)
-        })
-        .collect()
+    by_day.into_iter().collect()
+}
+
+/// One settlement file's contents: the rows of `day`.
+pub fn settlement_file(day: Day, day_rows: &[&Row], merchants: &Merchants) -> String {
+    let date = calendar::format_date(day);
+    let mut out = String::with_capacity(SETTLEMENT_HEADER.len() + day_rows.len() * 120);
+    out.push_str(SETTLEMENT_HEADER);
+    let mut count = itoa::Buffer::new();
+    for row in day_rows {
+        out.push_str(&date);
+        out.push(',');
+        push_field(&mut out, merchants.id_of(row.merchant));
+        out.push(',');
+        out.push_str(count.format(row.txn_count));
+        for amount in [
+            row.purchases_fen,
+            row.refunds_fen,
+            row.fees_fen,
+            row.adjustments_fen,
+            row.carried_in_fen,
+            row.proceeds_fen,
+            row.deposit_held_fen,
+            row.deposit_released_fen,
+            row.deposit_forfeited_fen,
+            row.deactivation_fee_fen,
+            row.payout_fen,
+            row.carried_out_fen,
+        ] {
+            out.push(',');
+            push_fen(&mut out, amount.into());
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// `rejects.csv`; `file_names[i]` is the path of input file `i` as given.

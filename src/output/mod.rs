@@ -50,46 +50,87 @@ fn staging_prefix(out: &Path) -> String {
     format!(".{name}.settle-tmp-")
 }
 
-/// Every file of a run, by name, in the order they are listed.
-pub fn render(
+/// Output files written into the staging folder, by name, in the order
+/// control.json lists them, with their SHA-256.
+pub struct Written {
+    pub files: Vec<(String, String)>,
+    settlement_names: Vec<String>,
+}
+
+/// Renders and writes the settlement, rejects, booked adjustments and
+/// detail files. Each settlement file is rendered, digested and written
+/// by one worker and then dropped, so that the run never holds them all.
+pub fn write_outputs(
+    staging: &Staging,
     settled: &Settled,
     merchants: &Merchants,
     settings: &Settings,
     info: &RunInfo,
-    timings: Option<serde_json::Value>,
-    state_files: Vec<(String, Vec<u8>)>,
-) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut settlement_names = Vec::new();
-    for (day, text) in csv::settlement_files(&settled.rows, merchants) {
-        let name = format!("settlement-{}.csv", calendar::format_date(day));
-        settlement_names.push(name.clone());
-        files.push((name, text.into_bytes()));
-    }
+) -> Result<Written> {
+    let days = csv::settlement_days(&settled.rows);
+    let mut files: Vec<(String, String)> = days
+        .par_iter()
+        .map(|(day, day_rows)| {
+            let name = format!("settlement-{}.csv", calendar::format_date(*day));
+            let text = csv::settlement_file(*day, day_rows, merchants);
+            staging.write_file(&name, text.as_bytes())?;
+            let digest = control::sha256_hex(text.as_bytes());
+            Ok((name, digest))
+        })
+        .collect::<Result<_>>()?;
+    let settlement_names = files.iter().map(|(name, _)| name.clone()).collect();
+
     let mut file_names: Vec<&str> = info.transactions.iter().map(|f| f.path.as_str()).collect();
     if let Some(adjustments) = &info.adjustments {
         file_names.push(&adjustments.path);
     }
-    files.push((
+    let mut rest = vec![(
         "rejects.csv".to_string(),
         csv::rejects_file(&settled.rejects, &file_names).into_bytes(),
-    ));
+    )];
     if info.adjustments.is_some() {
         let text = csv::adjustments_file(&settled.adjustments, merchants);
-        files.push(("adjustments-booked.csv".to_string(), text.into_bytes()));
+        rest.push(("adjustments-booked.csv".to_string(), text.into_bytes()));
     }
     if info.detail {
         for (day, text) in csv::detail_files(settled, merchants, settings) {
-            files.push((
+            rest.push((
                 format!("fees-{}.csv", calendar::format_date(day)),
                 text.into_bytes(),
             ));
         }
     }
-    files.extend(state_files);
-    let control = control::render(settled, merchants, info, &settlement_names, &files, timings);
-    files.push(("control.json".to_string(), control.into_bytes()));
-    files
+    files.extend(staging.write_files(&rest)?);
+    Ok(Written {
+        files,
+        settlement_names,
+    })
+}
+
+/// Writes the end state's files, then control.json, which lists the
+/// digest of every file before it.
+pub fn finish(
+    staging: &Staging,
+    written: &mut Written,
+    settled: &Settled,
+    merchants: &Merchants,
+    info: &RunInfo,
+    timings: Option<serde_json::Value>,
+    state_files: Vec<(String, Vec<u8>)>,
+) -> Result<()> {
+    written.files.extend(staging.write_files(&state_files)?);
+    let control = control::render(
+        settled,
+        merchants,
+        info,
+        &written.settlement_names,
+        &written.files,
+        timings,
+    );
+    written
+        .files
+        .extend(staging.write_files(&[("control.json".to_string(), control.into_bytes())])?);
+    Ok(())
 }
 
 /// A run's output while it is being written: a temporary folder beside
@@ -134,27 +175,30 @@ impl Staging {
 
     /// Writes files (names may hold folders, such as `state/`), each
     /// fsynced, in parallel: fsync latency, not bandwidth, dominates for
-    /// many small files.
-    pub fn write_files(&self, files: &[(String, Vec<u8>)]) -> Result<()> {
+    /// many small files. Returns each file's name and SHA-256.
+    pub fn write_files(&self, files: &[(String, Vec<u8>)]) -> Result<Vec<(String, String)>> {
+        files
+            .par_iter()
+            .map(|(name, bytes)| {
+                self.write_file(name, bytes)?;
+                Ok((name.clone(), control::sha256_hex(bytes)))
+            })
+            .collect()
+    }
+
+    /// Writes one file (its name may hold folders), fsynced.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let context = |what: &str, path: &Path| format!("{what} {}", path.display());
-        let mut folders: Vec<PathBuf> = files
-            .iter()
-            .filter_map(|(name, _)| self.dir.join(name).parent().map(Path::to_path_buf))
-            .collect();
-        folders.sort();
-        folders.dedup();
-        for folder in &folders {
+        let path = self.dir.join(name);
+        if let Some(folder) = path.parent().filter(|folder| *folder != self.dir) {
             fs::create_dir_all(folder).map_err(|e| Error::io(context("creating", folder), e))?;
         }
-        files.par_iter().try_for_each(|(name, bytes)| {
-            let path = self.dir.join(name);
-            let mut file =
-                fs::File::create(&path).map_err(|e| Error::io(context("creating", &path), e))?;
-            file.write_all(bytes)
-                .map_err(|e| Error::io(context("writing", &path), e))?;
-            file.sync_all()
-                .map_err(|e| Error::io(context("syncing", &path), e))
-        })
+        let mut file =
+            fs::File::create(&path).map_err(|e| Error::io(context("creating", &path), e))?;
+        file.write_all(bytes)
+            .map_err(|e| Error::io(context("writing", &path), e))?;
+        file.sync_all()
+            .map_err(|e| Error::io(context("syncing", &path), e))
     }
 
     /// Starts making large written files durable on a thread of their own,

@@ -73,8 +73,10 @@ pub fn write_index(
     };
 
     // This run's refunds, found in parallel, then summed per purchase of
-    // this run (sums of integers: the order does not matter).
-    let refund_rows: Vec<(u32, i64, i64)> = txns
+    // this run (sums of integers: the order does not matter), in a list
+    // sorted by purchase: smaller than a map, and read only for the
+    // purchases `refunded` flags.
+    let mut refunds: Vec<(u32, i64, i64)> = txns
         .par_iter()
         .enumerate()
         .filter(|(i, txn)| txn.kind == Kind::Refund && linked.accepted(*i))
@@ -87,15 +89,17 @@ pub fn write_index(
             },
         )
         .collect();
-    let mut refunds: HashMap<u32, (i64, i64)> = HashMap::with_capacity(refund_rows.len());
-    for (purchase, amount_fen, fee_fen) in refund_rows {
-        let sums = refunds.entry(purchase).or_default();
-        sums.0 += amount_fen;
-        sums.1 += fee_fen;
-    }
-
+    refunds.par_sort_unstable_by_key(|&(purchase, _, _)| purchase);
+    refunds.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+            kept.2 += later.2;
+        }
+        same
+    });
     let mut refunded = vec![false; txns.len()];
-    for &purchase in refunds.keys() {
+    for &(purchase, _, _) in &refunds {
         refunded[purchase as usize] = true;
     }
 
@@ -158,7 +162,10 @@ pub fn write_index(
             // Most purchases have no refund: a flag read in file order spares
             // them a random probe of the map.
             let (refunded_fen, fee_returned_fen) = if refunded[i] {
-                refunds.get(&row).copied().unwrap_or_default()
+                let at = refunds
+                    .binary_search_by_key(&row, |&(purchase, _, _)| purchase)
+                    .expect("a flagged purchase has its refunds");
+                (refunds[at].1, refunds[at].2)
             } else {
                 (0, 0)
             };

@@ -215,12 +215,27 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
     };
 
     let merchant_count = plan.merchants.len();
-    let (days, purchased) = times.time("aggregate", || aggregate(&parsed, &linked, merchant_count));
+    let (days, purchased) = times
+        .time("aggregate", || aggregate(&parsed, &linked, merchant_count))
+        .map_err(|overflow| {
+            Error::Conservation(format!(
+                "merchant {}: the totals of business date {} do not fit 64-bit fen",
+                plan.merchants.get(overflow.merchant).id,
+                crate::calendar::format_date(overflow.day)
+            ))
+        })?;
     let adjustment_days = ByMerchant::new(&adjustments_by_merchant(&adjustments), merchant_count);
     let settle_started = std::time::Instant::now();
     let settled: Vec<(Vec<Row>, MerchantState)> = (0..merchant_count as u32)
         .into_par_iter()
         .map(|index| {
+            // Widened one merchant at a time: the whole run's dates stay in
+            // their compact form.
+            let days: Vec<(Day, DayTotals)> = days
+                .of(index)
+                .iter()
+                .map(|(day, sums)| (*day, sums.widened()))
+                .collect();
             let input = MerchantInput {
                 index,
                 merchant: plan.merchants.get(index),
@@ -228,7 +243,7 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
                     .prior
                     .and_then(|prior| prior.merchant(&plan.merchants.get(index).id))
                     .unwrap_or_default(),
-                days: days.of(index),
+                days: &days,
                 adjustments: adjustment_days.of(index),
                 purchased_in_run: purchased[index as usize],
             };

@@ -18,6 +18,7 @@ use crate::ingest::stream::{Stream, StreamDigest};
 use crate::ingest::txn::{self, MerchantBatch, RowContext, Txn, TxnColumns};
 use crate::ingest::{Reject, Source, header::Header};
 use crate::pipeline::stats::ChunkLatencies;
+use crate::split;
 
 /// Blocks of a stream read ahead of the parse workers.
 const STREAM_BLOCKS_QUEUED_MAX: usize = 8;
@@ -190,18 +191,6 @@ fn parse_chunk(
     out
 }
 
-/// `txns` cut into consecutive slices of `counts` slots, one per chunk.
-fn chunk_slots<'t>(txns: &'t mut [Txn], counts: &[usize]) -> Vec<&'t mut [Txn]> {
-    let mut slices = Vec::with_capacity(counts.len());
-    let mut rest = txns;
-    for &count in counts {
-        let (head, tail) = rest.split_at_mut(count);
-        slices.push(head);
-        rest = tail;
-    }
-    slices
-}
-
 /// Parses every file, chunks in parallel, and returns the rows in file order.
 /// Fails only when a stream cannot be read.
 pub fn parse_files(
@@ -255,7 +244,7 @@ pub fn parse_files(
         .collect();
     let mut outs: Vec<ChunkOut> = jobs
         .par_iter()
-        .zip(chunk_slots(&mut txns, &slot_counts).into_par_iter())
+        .zip(split::by_lengths(&mut txns, slot_counts.iter().copied()).into_par_iter())
         .enumerate()
         .map(|(i, (job, slots))| {
             let started = std::time::Instant::now();
@@ -299,7 +288,7 @@ pub fn parse_files(
 
     // Chunk-relative lines become physical lines, chunks in parallel.
     outs.par_iter_mut()
-        .zip(chunk_slots(&mut txns, &slot_counts))
+        .zip(split::by_lengths(&mut txns, slot_counts.iter().copied()))
         .zip(&line_ends_before)
         .for_each(|((out, slots), &line_ends)| out.shift_to_physical_lines(slots, line_ends));
 

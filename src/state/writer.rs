@@ -16,14 +16,32 @@ use super::format::{
     SEGMENT_ENTRIES_MAX, SEGMENT_VERSION,
 };
 use crate::calendar::Day;
+use crate::config::limits;
 use crate::error::{Error, Result};
+use crate::split;
 
 /// Blocks in flight at once, which bounds the writer's memory.
-const BLOCKS_IN_FLIGHT_MAX: usize = 16;
+const BLOCKS_IN_FLIGHT_MAX: usize = 8;
 /// The sorted columns are built in this many passes, each over the hashes
-/// whose top bits select it, so that at most a quarter of the sort keys is
-/// in memory at once.
-const SORT_PASSES: u64 = 4;
+/// whose top bits select it, so that at most a quarter of the sort keys
+/// is in memory at once (the index is written while the run settles).
+const SORT_PASS_BITS: u32 = 2;
+const SORT_PASSES: usize = 1 << SORT_PASS_BITS;
+
+/// The sort pass of a hash: its top bits.
+fn pass_of(hash: u64) -> usize {
+    (hash >> (64 - SORT_PASS_BITS)) as usize
+}
+
+/// Buffers kept for reuse once written.
+const BUFFERS_FREE_MAX: usize = BLOCKS_IN_FLIGHT_MAX;
+/// A block buffer holds a block's records or its ids, whichever is larger.
+const BLOCK_BUFFER_BYTES: usize = BLOCK_ENTRIES
+    * if RECORD_BYTES > limits::TXN_ID_BYTES_MAX {
+        RECORD_BYTES
+    } else {
+        limits::TXN_ID_BYTES_MAX
+    };
 /// Bytes a sorted column gathers before it writes them.
 const COLUMN_WRITE_BYTES: usize = 1 << 20;
 
@@ -49,6 +67,8 @@ struct Scan {
     ids_bytes: usize,
     first_day: Day,
     last_day: Day,
+    /// The block's entries in each sort pass.
+    pass_entries: [usize; SORT_PASSES],
 }
 
 /// Writes entries `0..count`, as `entry_at` gives them, as a segment at
@@ -135,9 +155,11 @@ pub(super) fn write_blocks<'a>(
                 ids_bytes: 0,
                 first_day: Day::MAX,
                 last_day: Day::MIN,
+                pass_entries: [0; SORT_PASSES],
             };
             for index in block.clone() {
                 let key = key_at(index);
+                scan.pass_entries[pass_of(key.hash)] += 1;
                 scan.ids_bytes += key.id_len;
                 scan.first_day = scan.first_day.min(key.business_day);
                 scan.last_day = scan.last_day.max(key.business_day);
@@ -168,23 +190,35 @@ pub(super) fn write_blocks<'a>(
     // padding fills the gap to the next block or part.
     let jobs: Vec<_> = blocks.iter().zip(&scans).zip(&id_bases).collect();
     let (send, receive) = crossbeam_channel::bounded::<(usize, AlignedBuf)>(BLOCKS_IN_FLIGHT_MAX);
+    // Written blocks come back to be filled again: fresh buffers for every
+    // block would have the kernel fault in and zero the whole segment's
+    // size in new pages.
+    let (give_back, take_free) = crossbeam_channel::bounded::<AlignedBuf>(BUFFERS_FREE_MAX);
     let file = &file_owned;
     let (crcs, columns, written) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> std::io::Result<()> {
             for (at, block) in receive {
                 file.write_at(&block, at)?;
+                let _ = give_back.try_send(block);
             }
             Ok(())
         });
+        let buffer = || {
+            let mut buf = take_free
+                .try_recv()
+                .unwrap_or_else(|_| AlignedBuf::with_capacity(BLOCK_BUFFER_BYTES));
+            buf.clear();
+            buf
+        };
         // The columns are sorted while the records are encoded: encoding
         // waits on the disk often enough to leave a core free.
         let (crcs, columns) = rayon::join(
             move || {
                 let crcs = jobs
                     .par_iter()
-                    .map(|&((block, scan), &id_base)| -> Result<_> {
-                        let mut records = AlignedBuf::with_capacity(block.len() * RECORD_BYTES);
-                        let mut ids = AlignedBuf::with_capacity(scan.ids_bytes);
+                    .map(|&((block, _), &id_base)| -> Result<_> {
+                        let mut records = buffer();
+                        let mut ids = buffer();
                         for index in block.clone() {
                             let entry = entry_at(index);
                             debug_assert_eq!(entry.key(), key_at(index), "key_at agrees");
@@ -208,7 +242,7 @@ pub(super) fn write_blocks<'a>(
                 drop(send);
                 crcs
             },
-            || sorted_columns(file, &layout, &blocks, entry_at, key_at).map_err(io),
+            || sorted_columns(file, &layout, &blocks, &scans, entry_at, key_at).map_err(io),
         );
         let written = writer.join().expect("the segment writer does not panic");
         (crcs, columns, written)
@@ -277,20 +311,21 @@ pub(super) fn write_blocks<'a>(
     Ok((facts, file_owned.into_file()))
 }
 
-/// Bits of the hash below the pass's two that pick a key's bucket.
+/// Bits of the hash below the pass's that pick a key's bucket.
 const BUCKET_BITS: u32 = 14;
-const _: () = assert!(SORT_PASSES == 4, "a pass is chosen by the top two bits");
 
 /// Sorts one pass's (hash, entry) keys by `order`, which must order by
-/// hash first. Hashes are uniform, so a counting sort on the bits below the
-/// pass's two leaves buckets of a few hundred keys, sorted in parallel:
-/// cheaper than a comparison sort of the whole pass.
+/// hash first, in place. Hashes are uniform, so a radix step on the bits
+/// below the pass's leaves buckets of a few hundred keys, sorted in
+/// parallel: cheaper than a comparison sort of the whole pass, and with no
+/// second buffer of the pass's size.
 fn sort_keys(
-    keys: &mut Vec<(u64, u32)>,
-    scratch: &mut Vec<(u64, u32)>,
+    keys: &mut [(u64, u32)],
     order: &(impl Fn(&(u64, u32), &(u64, u32)) -> std::cmp::Ordering + Sync),
 ) {
-    let bucket_of = |hash: u64| (hash >> (62 - BUCKET_BITS)) as usize & ((1 << BUCKET_BITS) - 1);
+    let bucket_of = |hash: u64| {
+        (hash >> (64 - SORT_PASS_BITS - BUCKET_BITS)) as usize & ((1 << BUCKET_BITS) - 1)
+    };
     let mut starts = vec![0usize; (1 << BUCKET_BITS) + 1];
     for &(hash, _) in keys.iter() {
         starts[bucket_of(hash) + 1] += 1;
@@ -298,25 +333,27 @@ fn sort_keys(
     for b in 0..1 << BUCKET_BITS {
         starts[b + 1] += starts[b];
     }
-    scratch.clear();
-    scratch.resize(keys.len(), (0, 0));
+    // Each key moves straight to its bucket's next free slot, and the key
+    // it displaces moves on in turn, until one belongs where the chain
+    // started (an American flag sort). Where a key lands inside its bucket
+    // does not matter: the buckets are sorted next, by a total order.
     let mut next = starts.clone();
-    for &key in keys.iter() {
-        let slot = &mut next[bucket_of(key.0)];
-        scratch[*slot] = key;
-        *slot += 1;
+    for bucket in 0..1 << BUCKET_BITS {
+        while next[bucket] < starts[bucket + 1] {
+            let mut key = keys[next[bucket]];
+            let mut target = bucket_of(key.0);
+            while target != bucket {
+                std::mem::swap(&mut key, &mut keys[next[target]]);
+                next[target] += 1;
+                target = bucket_of(key.0);
+            }
+            keys[next[bucket]] = key;
+            next[bucket] += 1;
+        }
     }
-    let mut buckets = Vec::with_capacity(1 << BUCKET_BITS);
-    let mut rest = scratch.as_mut_slice();
-    for b in 0..1 << BUCKET_BITS {
-        let (head, tail) = rest.split_at_mut(starts[b + 1] - starts[b]);
-        buckets.push(head);
-        rest = tail;
-    }
-    buckets
+    split::by_lengths(keys, starts.windows(2).map(|w| w[1] - w[0]))
         .into_par_iter()
         .for_each(|bucket| bucket.sort_unstable_by(order));
-    std::mem::swap(keys, scratch);
 }
 
 /// Writes the sorted hash and position columns, a quarter of the hash
@@ -325,24 +362,35 @@ fn sorted_columns<'a>(
     file: &BlockFile,
     layout: &Layout,
     blocks: &[std::ops::Range<usize>],
+    scans: &[Scan],
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
     key_at: &(impl Fn(usize) -> EntryKey + Sync),
 ) -> std::io::Result<(crc32fast::Hasher, crc32fast::Hasher)> {
     let mut hashes = Column::new(file, layout.hashes_at);
     let mut positions = Column::new(file, layout.positions_at);
     let mut sorted = 0usize;
-    let mut scratch = Vec::new();
+    // It holds one pass at most, and is reused by every pass.
+    let mut keys: Vec<(u64, u32)> = Vec::new();
     for pass in 0..SORT_PASSES {
-        let mut keys: Vec<(u64, u32)> = blocks
-            .par_iter()
-            .flat_map_iter(|block| {
-                block.clone().filter_map(|index| {
-                    let hash = key_at(index).hash;
-                    (hash >> 62 == pass).then_some((hash, index as u32))
-                })
-            })
-            .collect();
-        sort_keys(&mut keys, &mut scratch, &|a, b| {
+        // Each block fills its own part of the pass's keys, whose size the
+        // scan counted: no growing, appending or copying.
+        keys.clear();
+        keys.resize(scans.iter().map(|s| s.pass_entries[pass]).sum(), (0, 0));
+        let parts = split::by_lengths(&mut keys, scans.iter().map(|s| s.pass_entries[pass]));
+        blocks.par_iter().zip(parts).for_each(|(block, part)| {
+            let mut filled = 0;
+            // A whole scan of the block's keys, in order: cheaper than
+            // reaching for the pass's entries alone, which misses the cache.
+            for index in block.clone() {
+                let hash = key_at(index).hash;
+                if pass_of(hash) == pass {
+                    part[filled] = (hash, index as u32);
+                    filled += 1;
+                }
+            }
+            assert_eq!(filled, part.len(), "the scan counted the pass");
+        });
+        sort_keys(&mut keys, &|a, b| {
             a.0.cmp(&b.0)
                 .then_with(|| entry_at(a.1 as usize).id.cmp(entry_at(b.1 as usize).id))
         });
@@ -364,4 +412,33 @@ fn sorted_columns<'a>(
         "positions end where records start"
     );
     Ok((hashes.crc, positions.crc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_in_place_as_a_plain_sort_does() {
+        // A pass's keys: uniform hashes, a crowded bucket, an empty one,
+        // and equal hashes whose tie the order breaks (here by entry).
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut keys: Vec<(u64, u32)> = (0..50_000u32)
+            .map(|entry| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                let hash = match entry % 10 {
+                    0 => 0x0123_4567_89ab_cdef >> SORT_PASS_BITS,
+                    1 => (0x0123_4567_0000_0000 | u64::from(entry)) >> SORT_PASS_BITS,
+                    _ => state >> SORT_PASS_BITS,
+                };
+                (hash, entry)
+            })
+            .collect();
+        let mut expected = keys.clone();
+        expected.sort();
+        sort_keys(&mut keys, &|a, b| a.cmp(b));
+        assert_eq!(keys, expected);
+    }
 }
