@@ -93,12 +93,30 @@ impl IdTable {
 
     /// The index of `id`, if it is in the table.
     pub fn get(&self, id: &[u8]) -> Option<u32> {
+        self.get_from(id, self.home(id))
+    }
+
+    /// The slot where the probe for `id` starts.
+    pub fn home(&self, id: &[u8]) -> usize {
+        hash(id) as usize & (self.slots.len() - 1)
+    }
+
+    /// Reads the slot at `home`, so that its cache line is loaded before
+    /// `get_from` needs it: a batch of lookups that first touches every
+    /// home waits on their cache misses together, not one after another.
+    pub fn touch(&self, home: usize) -> u8 {
+        self.slots[home].len
+    }
+
+    /// `get`, the probe starting at `home`, which must be `self.home(id)`.
+    pub fn get_from(&self, id: &[u8], home: usize) -> Option<u32> {
+        debug_assert_eq!(home, self.home(id), "the probe starts at the id's home");
         if id.is_empty() {
             return None;
         }
         let (key, len) = probe_key(id);
         let mask = self.slots.len() - 1;
-        let mut at = hash(id) as usize & mask;
+        let mut at = home;
         loop {
             let slot = &self.slots[at];
             if slot.len == EMPTY {
@@ -131,6 +149,9 @@ mod tests {
         let table = IdTable::new(ids.iter().map(String::as_str));
         for (index, id) in ids.iter().enumerate() {
             assert_eq!(table.get(id.as_bytes()), Some(index as u32));
+            let home = table.home(id.as_bytes());
+            table.touch(home);
+            assert_eq!(table.get_from(id.as_bytes(), home), Some(index as u32));
             assert_eq!(table.id(index as u32), id);
         }
         for missing in [

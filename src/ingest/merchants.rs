@@ -60,6 +60,11 @@ impl Merchants {
         self.ids.get(id)
     }
 
+    /// The table that `index_of` reads, for lookups in batches.
+    pub fn id_table(&self) -> &IdTable {
+        &self.ids
+    }
+
     /// The dates and MCC of merchant `index`.
     pub fn hot(&self, index: u32) -> MerchantHot {
         self.hot[index as usize]

@@ -474,9 +474,21 @@ impl MerchantBatch {
     pub fn resolve(&mut self, slots: &mut [Txn], arena: &mut Vec<u8>, context: &RowContext) {
         let merchants = context.merchants;
         let count = self.rows.len();
+        // Every row's home slot is read first, so that the batch's cache
+        // misses overlap; the probes then find their slots loaded.
+        let table = merchants.id_table();
+        let mut homes = [0usize; MERCHANT_BATCH_ROWS_MAX];
+        let mut touched = 0u8;
+        for (k, home) in homes.iter_mut().enumerate().take(count) {
+            *home = table.home(self.id(k));
+            touched ^= table.touch(*home);
+        }
+        std::hint::black_box(touched);
         let mut found = [MERCHANT_UNKNOWN; MERCHANT_BATCH_ROWS_MAX];
         for (k, merchant) in found.iter_mut().enumerate().take(count) {
-            *merchant = merchants.index_of(self.id(k)).unwrap_or(MERCHANT_UNKNOWN);
+            *merchant = table
+                .get_from(self.id(k), homes[k])
+                .unwrap_or(MERCHANT_UNKNOWN);
         }
         let mut hot = [None; MERCHANT_BATCH_ROWS_MAX];
         for k in 0..count {
