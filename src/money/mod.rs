@@ -198,6 +198,11 @@ pub fn format_fen(amount_fen: i128) -> String {
 
 /// Appends the text of [`format_fen`] to `out`, without a temporary string.
 pub fn push_fen(out: &mut String, amount_fen: i128) {
+    // Most columns of most settlement rows are zero.
+    if amount_fen == 0 {
+        out.push_str("0.00");
+        return;
+    }
     let magnitude = amount_fen.unsigned_abs();
     if amount_fen < 0 {
         out.push('-');
