@@ -66,6 +66,7 @@ fn stages(c: &mut Criterion) {
         terminal_ids: false,
     };
     let files = [TxnFile {
+        name: "bench",
         input: Input::Bytes(&data.source),
         header: &data.header,
     }];
@@ -119,6 +120,7 @@ fn stages(c: &mut Criterion) {
                 settings: &data.settings,
                 merchants: &data.merchants,
                 txn_files: vec![TxnFile {
+                    name: "bench",
                     input: Input::Bytes(&data.source),
                     header: &data.header,
                 }],

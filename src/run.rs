@@ -89,6 +89,13 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
             "stdin (-) can be given only once in --transactions".into(),
         ));
     }
+    if options.transactions.len() > limits::TXN_FILES_MAX {
+        return Err(Error::Usage(format!(
+            "--transactions names {} files; a run reads at most {}",
+            options.transactions.len(),
+            limits::TXN_FILES_MAX
+        )));
+    }
     output::check_out_dir(&options.out)?;
     let config_bytes = std::fs::read(&options.config)
         .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", options.config.display())))?;
@@ -156,7 +163,9 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         txn_files: sources
             .iter()
             .zip(&headers)
-            .map(|(opened, header)| TxnFile {
+            .zip(&options.transactions)
+            .map(|((opened, header), name)| TxnFile {
+                name,
                 input: opened.input(),
                 header,
             })

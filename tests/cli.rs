@@ -1337,6 +1337,37 @@ fn bad_usage_exits_2() {
 }
 
 #[test]
+fn more_transactions_files_than_a_row_can_number_are_refused() {
+    // A row keeps its file's number in 16 bits: 65,537 files are refused
+    // before anything is read or written.
+    let dir = example_case().write();
+    let mut args: Vec<String> = [
+        "run",
+        "--config",
+        "settle.toml",
+        "--merchants",
+        "merchants.csv",
+        "--out",
+        "out",
+        "--transactions",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(std::iter::repeat_n(
+        "transactions.csv".to_string(),
+        (1 << 16) + 1,
+    ));
+    let (code, _, err) = exec(dir.path(), &args, None);
+    assert_eq!(code, 2, "stderr: {err}");
+    assert!(
+        err.contains("65537 files") && err.contains("65536"),
+        "{err}"
+    );
+    assert!(!dir.path().join("out").exists());
+}
+
+#[test]
 fn help_mentions_every_run_flag() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = exec_str(dir.path(), &["--help"]);

@@ -18,6 +18,12 @@ pub const CHUNK_BYTES_TARGET: usize = 4 << 20;
 /// Hash partitions for duplicate detection and refund linking. Fixed, so
 /// results never depend on the thread count.
 pub const LINK_PARTITIONS: usize = 64;
+/// Transactions files in one run: a row keeps its file's number in 16 bits.
+pub const TXN_FILES_MAX: usize = 1 << 16;
+/// Physical lines of one transactions file: a row keeps its line number in
+/// 32 bits (4.29 billion lines, some 350 GB of CSV). A longer file stops
+/// the run; split it.
+pub const TXN_FILE_LINES_MAX: u64 = u32::MAX as u64;
 /// Bad merchant lines listed in one fatal message before the rest are
 /// counted only.
 pub const BAD_LINES_LISTED_MAX: usize = 1000;

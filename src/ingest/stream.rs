@@ -148,6 +148,7 @@ impl Stream {
             let block = std::mem::replace(&mut buf, rest);
             cutter.cut(cut);
             let block_line_ends = crate::ingest::csv::count_line_ends(&block, 0, block.len());
+            crate::ingest::txn::check_file_lines(&self.name, line_ends + block_line_ends)?;
             let sent = blocks.send(Block {
                 number,
                 bytes: block,

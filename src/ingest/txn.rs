@@ -3,6 +3,7 @@
 
 use crate::calendar::{self, Day, Instant};
 use crate::config::{Mcc, Settings, limits};
+use crate::error::{Error, Result};
 use crate::ingest::csv::Record;
 use crate::ingest::merchants::{MerchantHot, Merchants, parse_mcc};
 use crate::ingest::reject::RejectCode;
@@ -67,20 +68,38 @@ pub const MERCHANT_UNKNOWN: u32 = u32::MAX;
 /// The `mcc` of a row that names none.
 pub const MCC_NONE: Mcc = Mcc::MAX;
 
+/// Refuses a file with more lines than a row can number
+/// (`TXN_FILE_LINES_MAX`), given the line ends counted in it so far.
+pub fn check_file_lines(name: &str, line_ends: u64) -> Result<()> {
+    // The last line needs no line end: its number is one more.
+    if line_ends >= limits::TXN_FILE_LINES_MAX {
+        return Err(Error::input(
+            name,
+            format!(
+                "has more than {} lines, more than a row can number; split it into several files",
+                limits::TXN_FILE_LINES_MAX
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A transaction that passed steps 1 and 2, in compact form.
 #[derive(Clone, Copy, Debug)]
 pub struct Txn {
     pub unix_s: i64,
     pub amount_fen: i64,
-    /// Physical line, relative to the chunk until the pipeline fixes it up.
-    pub line: u64,
+    /// Physical line, relative to the chunk until the pipeline fixes it up
+    /// (a file has at most `TXN_FILE_LINES_MAX` lines).
+    pub line: u32,
     /// A hash of `txn_id`, computed once, for partitions and lookups.
     pub id_hash: u64,
     pub ids: IdRef,
     pub nanos: u32,
     pub merchant: u32,
     pub business_day: Day,
-    pub file_index: u32,
+    /// The transactions file's number (at most `TXN_FILES_MAX` files).
+    pub file_index: u16,
     /// The first failed check of steps 4 and 5, which depend on the row
     /// alone and are therefore decided while parsing.
     pub row_check: Option<RejectCode>,
@@ -420,7 +439,8 @@ pub fn parse_row<'r>(
         unix_s: timestamp.instant.unix_s,
         nanos: timestamp.instant.nanos,
         amount_fen,
-        line: record.lines_before,
+        // Saturated only in a file too long to run, which fails.
+        line: u32::try_from(record.lines_before).unwrap_or(u32::MAX),
         id_hash: id_hash(txn_id),
         ids,
         merchant: MERCHANT_UNKNOWN,
@@ -518,13 +538,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_file_is_refused_once_its_lines_outgrow_a_row_line_number() {
+        // Line ends counted so far; the line after the last end is numbered
+        // one more, and must fit `u32`.
+        assert!(check_file_lines("t.csv", limits::TXN_FILE_LINES_MAX - 1).is_ok());
+        let refused = check_file_lines("t.csv", limits::TXN_FILE_LINES_MAX);
+        match refused {
+            Err(Error::Input { file, problem }) => {
+                assert_eq!(file, "t.csv");
+                assert!(problem.contains("4294967295 lines"), "{problem}");
+            }
+            other => panic!("expected an input error, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn a_parsed_transaction_stays_compact() {
-        // Ten million rows must fit the memory budget: 72 bytes each.
+        // Ten million rows must fit the memory budget: 64 bytes each.
         let size = std::mem::size_of::<Txn>();
         println!(
             "Txn is {size} bytes, IdRef {}",
             std::mem::size_of::<IdRef>()
         );
-        assert!(size <= 72, "Txn grew to {size} bytes");
+        assert!(size <= 64, "Txn grew to {size} bytes");
     }
 }

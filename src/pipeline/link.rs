@@ -420,7 +420,7 @@ pub fn link(
             format!(
                 "txn_id is already taken by the row on line {} (file {})",
                 first.line,
-                first.file_index + 1
+                u32::from(first.file_index) + 1
             ),
         ));
     }

@@ -287,8 +287,8 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
             };
             let id = String::from_utf8_lossy(parsed.txn_id(txn)).into_owned();
             Some(Reject {
-                file_index: txn.file_index,
-                line: txn.line,
+                file_index: u32::from(txn.file_index),
+                line: u64::from(txn.line),
                 id,
                 code,
                 detail,

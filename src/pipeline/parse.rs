@@ -12,6 +12,7 @@
 
 use rayon::prelude::*;
 
+use crate::config::limits;
 use crate::error::Result;
 use crate::ingest::csv::{self, Record, Tokenizer};
 use crate::ingest::stream::{Stream, StreamDigest};
@@ -34,6 +35,8 @@ pub enum Input<'a> {
 
 /// One transactions file, with its header already read.
 pub struct TxnFile<'a> {
+    /// The path as given, for messages.
+    pub name: &'a str,
     pub input: Input<'a>,
     pub header: &'a Header,
 }
@@ -96,7 +99,10 @@ impl ChunkOut {
     /// into physical lines, given the line ends before the chunk's start.
     fn shift_to_physical_lines(&mut self, slots: &mut [Txn], line_ends_before: u64) {
         for txn in &mut slots[..self.txn_count] {
-            txn.line += line_ends_before + 1;
+            // Saturated only in a file of more than `TXN_FILE_LINES_MAX`
+            // lines, which fails the run (`check_file_lines`).
+            txn.line =
+                u32::try_from(u64::from(txn.line) + line_ends_before + 1).unwrap_or(u32::MAX);
         }
         for reject in &mut self.rejects {
             reject.line += line_ends_before + 1;
@@ -138,6 +144,8 @@ fn parse_chunk(
     slots: &mut [Txn],
 ) -> ChunkOut {
     let bytes = job.bytes;
+    let file_index =
+        u16::try_from(job.file_index).expect("a run has at most TXN_FILES_MAX transactions files");
     let columns = TxnColumns::new(job.header.field_count, &job.header.columns);
     let mut tokenizer = Tokenizer::new(bytes, from);
     tokenizer.skip_blank_lines();
@@ -166,7 +174,7 @@ fn parse_chunk(
         let raw = &bytes[record.start..record.end];
         match txn::parse_row(&record, raw, &columns, context, &mut out.arena, chunk) {
             Ok((mut parsed, merchant_id)) => {
-                parsed.file_index = job.file_index;
+                parsed.file_index = file_index;
                 // A record starts on a line of its own, and the slots
                 // count the chunk's lines.
                 slots[out.txn_count] = parsed;
@@ -199,6 +207,10 @@ pub fn parse_files(
     chunk_bytes: usize,
     latencies: &ChunkLatencies,
 ) -> Result<Parsed> {
+    assert!(
+        files.len() <= limits::TXN_FILES_MAX,
+        "the run checks the number of files"
+    );
     let mut jobs = Vec::new();
     for (file_index, file) in files.iter().enumerate() {
         let Input::Bytes(source) = file.input else {
@@ -277,6 +289,10 @@ pub fn parse_files(
             base_line_ends
         };
         let out = &outs[i];
+        txn::check_file_lines(
+            files[job.file_index as usize].name,
+            line_ends_before_start + out.line_ends_to_stop,
+        )?;
         line_ends_before[i] = line_ends_before_start;
         rows_read_per_file[job.file_index as usize] += out.rows;
         previous = Some((
@@ -409,7 +425,9 @@ fn parse_stream(
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     assert!(in_order.waiting.is_empty(), "every block was put in order");
-    let at = parsed.txns.partition_point(|t| t.file_index <= file_index);
+    let at = parsed
+        .txns
+        .partition_point(|t| u32::from(t.file_index) <= file_index);
     let later_files = parsed.txns.split_off(at);
     if parsed.txns.is_empty() {
         // The usual case, stdin first or alone: the rows move, uncopied.
