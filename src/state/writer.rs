@@ -24,7 +24,7 @@ use crate::split;
 const BLOCKS_IN_FLIGHT_MAX: usize = 8;
 /// The sorted columns are built in this many passes, each over the hashes
 /// whose top bits select it, so that at most a quarter of the sort keys
-/// is in memory at once (the index is written while the run settles).
+/// is in memory at once.
 const SORT_PASS_BITS: u32 = 2;
 const SORT_PASSES: usize = 1 << SORT_PASS_BITS;
 
@@ -311,12 +311,12 @@ pub(super) fn write_blocks<'a>(
     Ok((facts, file_owned.into_file()))
 }
 
-/// Bits of the hash below the pass's that pick a key's bucket.
+/// Bits of the hash, below the pass's bits, that pick a key's bucket.
 const BUCKET_BITS: u32 = 14;
 
 /// Sorts one pass's (hash, entry) keys by `order`, which must order by
 /// hash first. Hashes are uniform, so a counting sort on the bits below the
-/// pass's leaves buckets of a few hundred keys, sorted in parallel:
+/// pass's bits leaves buckets of a few hundred keys, sorted in parallel:
 /// cheaper than a comparison sort of the whole pass. (Moving the keys to
 /// their buckets in place, without `scratch`, was slower: each move waits
 /// on the cache miss of the one before.)
