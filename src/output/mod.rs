@@ -73,9 +73,7 @@ pub fn write_outputs(
         .map(|(day, day_rows)| {
             let name = format!("settlement-{}.csv", calendar::format_date(*day));
             let text = csv::settlement_file(*day, day_rows, merchants);
-            staging.write_file(&name, text.as_bytes())?;
-            let digest = control::sha256_hex(text.as_bytes());
-            Ok((name, digest))
+            staging.write_file(&name, text.as_bytes())
         })
         .collect::<Result<_>>()?;
     let settlement_names = files.iter().map(|(name, _)| name.clone()).collect();
@@ -179,15 +177,13 @@ impl Staging {
     pub fn write_files(&self, files: &[(String, Vec<u8>)]) -> Result<Vec<(String, String)>> {
         files
             .par_iter()
-            .map(|(name, bytes)| {
-                self.write_file(name, bytes)?;
-                Ok((name.clone(), control::sha256_hex(bytes)))
-            })
+            .map(|(name, bytes)| self.write_file(name, bytes))
             .collect()
     }
 
-    /// Writes one file (its name may hold folders), fsynced.
-    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+    /// Writes one file (its name may hold folders), fsynced, and returns its
+    /// name and SHA-256.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(String, String)> {
         let context = |what: &str, path: &Path| format!("{what} {}", path.display());
         let path = self.dir.join(name);
         if let Some(folder) = path.parent().filter(|folder| *folder != self.dir) {
@@ -198,7 +194,8 @@ impl Staging {
         file.write_all(bytes)
             .map_err(|e| Error::io(context("writing", &path), e))?;
         file.sync_all()
-            .map_err(|e| Error::io(context("syncing", &path), e))
+            .map_err(|e| Error::io(context("syncing", &path), e))?;
+        Ok((name.to_string(), control::sha256_hex(bytes)))
     }
 
     /// Starts making large written files durable on a thread of their own,

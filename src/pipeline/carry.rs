@@ -160,7 +160,7 @@ pub fn write_index(
         let txn = &txns[i];
         let purchase = (txn.kind == Kind::Purchase && linked.accepted(i)).then(|| {
             // Most purchases have no refund: a flag read in file order spares
-            // them a random probe of the map.
+            // them a search of the list.
             let (refunded_fen, fee_returned_fen) = if refunded[i] {
                 let at = refunds
                     .binary_search_by_key(&row, |&(purchase, _, _)| purchase)

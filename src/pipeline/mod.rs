@@ -218,11 +218,12 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
     let (days, purchased) = times
         .time("aggregate", || aggregate(&parsed, &linked, merchant_count))
         .map_err(|overflow| {
-            Error::Conservation(format!(
-                "merchant {}: the totals of business date {} do not fit 64-bit fen",
-                plan.merchants.get(overflow.merchant).id,
-                crate::calendar::format_date(overflow.day)
-            ))
+            too_large(
+                plan,
+                overflow.merchant,
+                "a total of business date",
+                overflow.day,
+            )
         })?;
     let adjustment_days = ByMerchant::new(&adjustments_by_merchant(&adjustments), merchant_count);
     let settle_started = std::time::Instant::now();
@@ -251,11 +252,12 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
         })
         .collect::<std::result::Result<_, ledger::Overflow>>()
         .map_err(|overflow| {
-            Error::Conservation(format!(
-                "merchant {}: an amount of the settlement of {} does not fit 64-bit fen",
-                plan.merchants.get(overflow.merchant).id,
-                crate::calendar::format_date(overflow.settlement_day)
-            ))
+            too_large(
+                plan,
+                overflow.merchant,
+                "an amount of the settlement of",
+                overflow.settlement_day,
+            )
         })?;
 
     let mut totals = input_totals(&parsed, &linked, &adjustments);
@@ -340,6 +342,16 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
         times,
         latencies,
     })
+}
+
+/// The failure of a merchant's sums that leave 64-bit fen: `what` of
+/// `day` names where.
+fn too_large(plan: &Plan, merchant: u32, what: &str, day: Day) -> Error {
+    Error::Conservation(format!(
+        "merchant {}: {what} {} does not fit 64-bit fen",
+        plan.merchants.get(merchant).id,
+        crate::calendar::format_date(day)
+    ))
 }
 
 /// The left side of RULES.md 3.7, from the accepted inputs themselves.
