@@ -154,6 +154,13 @@ impl BenchReport {
             },
             "peak_rss_bytes": self.runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0),
             "stages_us": stages,
+            // CPU time moves less than wall time on a shared machine: a
+            // CI job can track it as the steadier figure.
+            "cpu_ms": {
+                "user": median.cpu.user.as_millis() as u64,
+                "system": median.cpu.system.as_millis() as u64,
+            },
+            "minor_faults": median.cpu.minor_faults,
             "output_digest": self.output_digest,
         })
     }
@@ -191,11 +198,18 @@ impl BenchReport {
                 .unwrap_or(0)
                 >> 20
         ));
+        text.push_str(&format!(
+            "  cpu ms       user {}  system {}  ({} minor faults)\n",
+            median.cpu.user.as_millis(),
+            median.cpu.system.as_millis(),
+            median.cpu.minor_faults
+        ));
         for stage in &median.stages {
             text.push_str(&format!(
-                "  {:<12} {:.1} ms\n",
+                "  {:<12} {:.1} ms  (cpu {} ms)\n",
                 stage.name,
-                ms(stage.elapsed)
+                ms(stage.elapsed),
+                (stage.cpu.user + stage.cpu.system).as_millis()
             ));
         }
         text.push_str(&format!("  output sha256 {}\n", self.output_digest));

@@ -26,8 +26,8 @@ enum Command {
     /// transactions.csv) deterministically from a seed.
     Gen(GenArgs),
     /// Benchmark: generate data (or reuse --data), run the engine --runs
-    /// times, and report rows/s, MB/s, wall times, peak RSS, stage times
-    /// and a digest of the outputs.
+    /// times, and report rows/s, MB/s, wall times, peak RSS, CPU time,
+    /// stage times and a digest of the outputs.
     Bench(BenchArgs),
     /// Check a published folder: the SHA-256 of every output against
     /// control.json, each settlement row's arithmetic, and the
@@ -131,8 +131,8 @@ struct RunArgs {
     /// The output folder; it must not exist yet, or be empty.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Print stage timings, rows/s, MB/s, peak RSS and chunk latency
-    /// percentiles to stderr, and put them into control.json under
+    /// Print stage timings (wall, CPU, page faults), rows/s, MB/s, peak RSS
+    /// and chunk latency percentiles to stderr, and put them into control.json under
     /// "timings" (which then differs from run to run).
     #[arg(long)]
     stats: bool,

@@ -82,7 +82,7 @@ fn display(path: &Path) -> String {
 
 /// Runs one settlement: nothing is written unless everything succeeds.
 pub fn run(options: &RunOptions) -> Result<RunSummary> {
-    let started = std::time::Instant::now();
+    let started = stats::Started::now();
     let mut times = StageTimes::default();
     if options.transactions.iter().filter(|p| *p == "-").count() > 1 {
         return Err(Error::Usage(
@@ -279,6 +279,7 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     let timings = options.stats.then(|| {
         run_stats.stages = times.stages.clone();
         run_stats.wall = started.elapsed();
+        run_stats.cpu = started.cpu_used();
         run_stats.peak_rss_bytes = stats::peak_rss_bytes();
         run_stats.to_json()
     });
@@ -301,6 +302,7 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     })?;
     run_stats.stages = times.stages;
     run_stats.wall = started.elapsed();
+    run_stats.cpu = started.cpu_used();
     run_stats.peak_rss_bytes = stats::peak_rss_bytes();
     Ok(RunSummary {
         rows_read,

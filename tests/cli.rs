@@ -1619,9 +1619,22 @@ fn stats_go_to_stderr_and_control_json_only_when_asked() {
             timings["stages_us"][stage].is_u64(),
             "stage {stage} is timed: {timings}"
         );
+        for field in ["user_us", "system_us", "minor_faults"] {
+            assert!(
+                timings["stages_cpu"][stage][field].is_u64(),
+                "stage {stage} has {field}: {timings}"
+            );
+        }
     }
+    // Reading the inputs and building the output touches fresh pages.
     assert!(
-        with_stats.stderr.contains("rows/s") && with_stats.stderr.contains("p99"),
+        timings["cpu"]["minor_faults"].as_u64() > Some(0),
+        "{timings}"
+    );
+    assert!(
+        with_stats.stderr.contains("rows/s")
+            && with_stats.stderr.contains("p99")
+            && with_stats.stderr.contains("minor faults"),
         "{}",
         with_stats.stderr
     );
@@ -1655,4 +1668,8 @@ fn bench_runs_the_engine_and_reports_one_digest_for_all_runs() {
     assert_eq!(digest.len(), 64, "{report}");
     assert_eq!(report["runs"], 2, "{report}");
     assert_eq!(report["rows"], 3000, "{report}");
+    for field in ["user", "system"] {
+        assert!(report["cpu_ms"][field].is_u64(), "{report}");
+    }
+    assert!(report["minor_faults"].is_u64(), "{report}");
 }

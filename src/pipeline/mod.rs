@@ -226,7 +226,7 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
             )
         })?;
     let adjustment_days = ByMerchant::new(&adjustments_by_merchant(&adjustments), merchant_count);
-    let settle_started = std::time::Instant::now();
+    let settle_started = stats::Started::now();
     let settled: Vec<(Vec<Row>, MerchantState)> = (0..merchant_count as u32)
         .into_par_iter()
         .map(|index| {
@@ -270,7 +270,7 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
         }
     }
     check_conservation(&rows, &mut totals)?;
-    times.record("ledger", settle_started.elapsed());
+    times.record("ledger", settle_started);
 
     // Both are consumed here: rejects.csv is their only reader.
     let mut rejects = std::mem::take(&mut parsed.rejects);
