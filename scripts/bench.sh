@@ -100,29 +100,31 @@ loud() {
 # measure SIZE TOOL THREADS BYTES LOGFILE CLEAN CMD...: runs CMD $REPEAT times
 # under /usr/bin/time (CLEAN, unless "-", is removed before each run: settle's
 # --out), stdout and stderr into LOGFILE (the last run's), and appends the
-# median run (by wall time; its peak RSS) and every run's wall to the TSV.
+# median run (by wall time; its peak RSS and CPU time, user + system) and
+# every run's wall to the TSV.
 measure() {
     local size=$1 tool=$2 threads=$3 bytes=$4 logf=$5 clean=$6
     shift 6
-    local tf=$RUNS/time.txt runs=() r wall rss
+    local tf=$RUNS/time.txt runs=() r wall rss user sys cpu
     printf -- '- `%s`\n' "$*" >>"$COMMANDS"
     echo "   $tool, $threads thread(s): $*" >&2
     for ((r = 1; r <= REPEAT; r++)); do
         [ "$clean" = - ] || rm -rf "$clean"
-        if ! "$TIME" -f '%e %M' -o "$tf" "$@" >"$logf" 2>&1; then
+        if ! "$TIME" -f '%e %M %U %S' -o "$tf" "$@" >"$logf" 2>&1; then
             echo "bench: '$*' failed; its output:" >&2
             tail -n 30 "$logf" >&2
             exit 1
         fi
-        read -r wall rss < <(tail -n 1 "$tf")
-        echo "   -> ${wall} s, peak RSS $((rss / 1024)) MiB" >&2
-        runs+=("$wall $rss")
+        read -r wall rss user sys < <(tail -n 1 "$tf")
+        cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+        echo "   -> ${wall} s, CPU ${cpu} s, peak RSS $((rss / 1024)) MiB" >&2
+        runs+=("$wall $rss $cpu")
     done
-    read -r wall rss < <(printf '%s\n' "${runs[@]}" | sort -n -k1,1 | sed -n "$(((REPEAT + 1) / 2))p")
+    read -r wall rss cpu < <(printf '%s\n' "${runs[@]}" | sort -n -k1,1 | sed -n "$(((REPEAT + 1) / 2))p")
     local walls
     walls=$(printf '%s\n' "${runs[@]}" | cut -d' ' -f1 | paste -sd, -)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$tool" "$threads" "$wall" "$rss" "$bytes" \
-        "$walls" >>"$TSV"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$tool" "$threads" "$wall" "$rss" "$bytes" \
+        "$cpu" "$walls" >>"$TSV"
 }
 
 for N in "${SIZES[@]}"; do
@@ -224,7 +226,7 @@ done
     echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(free -g | awk '/^Mem:/ {print $2}') GiB memory, $(uname -sr)"
     echo "- settle $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)'), $(rustc --version 2>/dev/null || echo 'rustc ?'); $("$PY" -c 'import duckdb, polars, sys; print(f"duckdb {duckdb.__version__}, polars {polars.__version__}, python {sys.version.split()[0]}")')"
     echo "- data: \`settle gen --merchants $MERCHANTS --rows N --days $DAYS --seed $SEED\` (about 0.1 % bad rows); MB/s is transactions.csv bytes / wall; warm page cache"
-    echo "- wall and peak RSS from \`/usr/bin/time -f '%e %M'\`, one process per run, Python start-up and imports included for DuckDB and Polars; the median of $REPEAT run(s) (BENCH_REPEAT); commands run from the repository root"
+    echo "- wall, peak RSS and CPU time (user + system, all threads) from \`/usr/bin/time -f '%e %M %U %S'\`, one process per run, Python start-up and imports included for DuckDB and Polars; the median of $REPEAT run(s) (BENCH_REPEAT); commands run from the repository root"
     echo "- vs DuckDB = DuckDB's wall / the tool's wall, at the same thread count (above 1 is faster than DuckDB)"
     echo "- DuckDB and Polars run only the bare aggregation (purchase rows with a valid amount, joined to the merchant's MCC and the flat rate table, fee rounded half up and capped, summed per merchant and day, the result written as CSV); settle runs its whole pipeline (validation of every row, duplicates, refund/void linking, deposits, deactivation, carry, conservation check, control.json with input digests, atomic publish); \`settle --detail\` also writes every accepted row to fees-*.csv"
     echo

@@ -400,35 +400,36 @@ def cmd_settle_total(args):
 
 
 def cmd_table(args):
-    """TSV columns: size, tool, threads, wall_s (median), rss_kb, bytes, all walls."""
+    """TSV columns: size, tool, threads, wall_s (median), rss_kb, bytes, cpu_s (the median
+    run's user + system time), all walls."""
     rows = []
     with open(args.tsv, encoding="utf-8") as f:
         for line in f:
             if line.strip():
-                size, tool, threads, wall, rss, nbytes, *walls = line.rstrip("\n").split("\t")
+                size, tool, threads, wall, rss, nbytes, cpu, *walls = line.rstrip("\n").split("\t")
                 walls = walls[0] if walls else wall
                 rows.append(
-                    (int(size), tool, int(threads), float(wall), int(rss), int(nbytes), walls)
+                    (int(size), tool, int(threads), float(wall), int(rss), int(nbytes), float(cpu), walls)
                 )
     duck = {(r[0], r[2]): r[3] for r in rows if r[1] == "duckdb"}
-    repeated = any("," in r[6] for r in rows)
+    repeated = any("," in r[7] for r in rows)
     lines = []
     for size in sorted({r[0] for r in rows}):
         lines.append(f"### {size:,} rows\n")
-        head = "| tool | threads | wall s | rows/s | MB/s | peak RSS MB | vs DuckDB |"
-        rule = "|---|---:|---:|---:|---:|---:|---:|"
+        head = "| tool | threads | wall s | CPU s | rows/s | MB/s | peak RSS MB | vs DuckDB |"
+        rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
         if repeated:
             head += " runs, wall s |"
             rule += "---|"
         lines += [head, rule]
-        for s, tool, threads, wall, rss, nbytes, walls in rows:
+        for s, tool, threads, wall, rss, nbytes, cpu, walls in rows:
             if s != size:
                 continue
             w = max(wall, 0.01)
             d = duck.get((s, threads))
             ratio = f"{d / w:.2f}×" if d else "–"
             line = (
-                f"| {tool} | {threads} | {wall:.2f} | {s / w:,.0f} | {nbytes / 1e6 / w:,.1f} "
+                f"| {tool} | {threads} | {wall:.2f} | {cpu:.2f} | {s / w:,.0f} | {nbytes / 1e6 / w:,.1f} "
                 f"| {rss / 1024:,.0f} | {ratio} |"
             )
             if repeated:

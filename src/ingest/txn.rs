@@ -52,11 +52,20 @@ pub struct IdRef {
 }
 
 impl IdRef {
+    pub fn txn_id_range(&self) -> std::ops::Range<usize> {
+        self.offset as usize..self.offset as usize + usize::from(self.txn_id_len)
+    }
+
+    pub fn orig_range(&self) -> std::ops::Range<usize> {
+        let start = self.offset as usize + usize::from(self.txn_id_len);
+        start..start + usize::from(self.orig_len)
+    }
+
     /// The byte ranges of (txn_id, orig_txn_id, terminal_id, unknown
     /// merchant_id) in the arena.
     pub fn ranges(&self) -> [std::ops::Range<usize>; 4] {
-        let txn_id = self.offset as usize..self.offset as usize + usize::from(self.txn_id_len);
-        let orig = txn_id.end..txn_id.end + usize::from(self.orig_len);
+        let txn_id = self.txn_id_range();
+        let orig = self.orig_range();
         let terminal = orig.end..orig.end + self.terminal_len as usize;
         let merchant = terminal.end..terminal.end + usize::from(self.unknown_merchant_len);
         [txn_id, orig, terminal, merchant]

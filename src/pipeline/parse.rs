@@ -58,12 +58,15 @@ impl Parsed {
         txn.ids.ranges().map(|range| &arena[range])
     }
 
+    /// Read for every row that goes into the state's index, and for every
+    /// id compared while linking: one range, not all four of `ids`, whose
+    /// bounds checks the compiler cannot drop.
     pub fn txn_id(&self, txn: &Txn) -> &[u8] {
-        self.ids(txn)[0]
+        &self.arenas[txn.ids.chunk as usize][txn.ids.txn_id_range()]
     }
 
     pub fn orig_txn_id(&self, txn: &Txn) -> &[u8] {
-        self.ids(txn)[1]
+        &self.arenas[txn.ids.chunk as usize][txn.ids.orig_range()]
     }
 
     /// Empty unless the run keeps terminal ids (`Plan::terminal_ids`).
