@@ -162,10 +162,7 @@ impl Keyed {
 /// Deals the rows that `select` picks into partitions by `hash`, each in
 /// file order: segments in parallel, then each partition concatenates its
 /// share of every segment.
-pub(super) fn partitions(
-    txns: &[Txn],
-    select: impl Fn(usize, &Txn) -> Option<u64> + Sync,
-) -> Vec<Vec<Keyed>> {
+fn partitions(txns: &[Txn], select: impl Fn(usize, &Txn) -> Option<u64> + Sync) -> Vec<Vec<Keyed>> {
     let segments: Vec<Vec<Vec<Keyed>>> = txns
         .par_chunks(SEGMENT_ROWS)
         .enumerate()
@@ -274,23 +271,43 @@ fn purchase_fee(txn: &Txn, settings: &Settings, merchants: &Merchants) -> (u16, 
 /// in ten probes, and comparing these bits first spares those probes the
 /// random reads of two rows and their ids.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct FirstRow {
+struct FirstRow {
     hash_low: u32,
-    pub index: u32,
+    index: u32,
 }
 
 impl FirstRow {
     /// Whether this is the first row of the id `id` with hash `hash`.
-    pub(super) fn is(&self, hash: u64, id: &[u8], parsed: &Parsed) -> bool {
+    fn is(&self, hash: u64, id: &[u8], parsed: &Parsed) -> bool {
         self.hash_low == hash as u32 && parsed.txn_id(&parsed.txns[self.index as usize]) == id
     }
 }
 
-/// Step 3 in one partition: the first row with an id wins. Returns the
-/// table of first rows (for step 6) and the duplicates with their first.
-fn first_rows(parsed: &Parsed, part: &[Keyed]) -> (HashTable<FirstRow>, Vec<(u32, u32)>) {
+/// What one partition's ids told: the duplicates with their first row
+/// (step 3), and for each reference dealt to it, in file order, the first
+/// row of the id it names, `NO_PURCHASE` where no row has that id (step 6
+/// judges it once every partition's duplicates are known).
+struct FirstRows {
+    duplicates: Vec<(u32, u32)>,
+    named: Vec<(u32, u32)>,
+}
+
+/// Step 3 in one partition: the first row with an id wins. Then each of
+/// the partition's references finds the first row of the id it names.
+/// `table` is the worker's, emptied here and reused partition after
+/// partition: the tables of all partitions at once would take 150 MB of
+/// fresh pages at 10M rows.
+fn first_rows(
+    parsed: &Parsed,
+    part: &[Keyed],
+    references: &[Keyed],
+    table: &mut HashTable<FirstRow>,
+) -> FirstRows {
     let txns = &parsed.txns;
-    let mut table = HashTable::with_capacity(part.len());
+    table.clear();
+    table.reserve(part.len(), |first: &FirstRow| {
+        txns[first.index as usize].id_hash
+    });
     let mut duplicates = Vec::new();
     for keyed in part {
         let index = keyed.index;
@@ -315,7 +332,16 @@ fn first_rows(parsed: &Parsed, part: &[Keyed]) -> (HashTable<FirstRow>, Vec<(u32
             }
         }
     }
-    (table, duplicates)
+    let named = references
+        .iter()
+        .map(|keyed| {
+            let hash = keyed.hash();
+            let orig = parsed.orig_txn_id(&txns[keyed.index as usize]);
+            let first = table.find(hash, |first| first.is(hash, orig, parsed));
+            (keyed.index, first.map_or(NO_PURCHASE, |first| first.index))
+        })
+        .collect();
+    FirstRows { duplicates, named }
 }
 
 /// What an earlier run's index knows about this run's rows.
@@ -385,11 +411,22 @@ pub fn link(
         None => PriorHits::default(),
     };
     let id_parts = partitions(txns, |_, txn| Some(txn.id_hash));
-    let (tables, duplicates): (Vec<HashTable<FirstRow>>, Vec<_>) = id_parts
+    // A reference goes by the hash of the id it names, which puts it with
+    // that id's rows. Those rejected in step 3 are left out when step 6
+    // judges them.
+    let reference_parts = partitions(txns, |_, txn| {
+        (txn.kind != Kind::Purchase && txn.row_check.is_none())
+            .then(|| txn::id_hash(parsed.orig_txn_id(txn)))
+    });
+    let (duplicates, named): (Vec<_>, Vec<_>) = id_parts
         .par_iter()
-        .map(|part| first_rows(parsed, part))
+        .zip(reference_parts.par_iter())
+        .map_init(HashTable::new, |table, (part, references)| {
+            let found = first_rows(parsed, part, references, table);
+            (found.duplicates, found.named)
+        })
         .unzip();
-    drop(id_parts);
+    drop((id_parts, reference_parts));
 
     let mut rejected: Vec<Option<RejectCode>> = txns.par_iter().map(|txn| txn.row_check).collect();
     let mut details = Vec::new();
@@ -467,6 +504,6 @@ pub fn link(
         prior_refs: &hits.references,
         index_first_day: prior.map(|index| index.first_day),
     };
-    references::link_references(&context, &tables, &mut linked);
+    references::link_references(&context, &named, &mut linked);
     Ok(linked)
 }

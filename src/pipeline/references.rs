@@ -6,15 +6,14 @@
 //! This module decides references only; `link` finds the purchases and
 //! owns the results.
 
-use hashbrown::HashTable;
 use rayon::prelude::*;
 
-use super::link::{FirstRow, Keyed, Linked, NO_PURCHASE, PRIOR_BIT, PurchaseRef, partitions};
+use super::link::{Linked, NO_PURCHASE, PRIOR_BIT, PurchaseRef};
 use crate::calendar::{self, Day, Instant};
 use crate::config::{RefundFee, Settings};
 use crate::ingest::merchants::Merchants;
 use crate::ingest::reject::RejectCode;
-use crate::ingest::txn::{self, Kind, Txn};
+use crate::ingest::txn::{Kind, Txn};
 use crate::money;
 use crate::pipeline::parse::Parsed;
 
@@ -54,20 +53,16 @@ struct RefDecision {
 type PriorUpdate = (u32, bool, i64, i64);
 
 /// Step 6 (RULES.md 3.2): refunds and voids against accepted purchases.
+/// `named` holds, partition by partition, each reference's row and the
+/// first row of the id it names (`NO_PURCHASE` for none), in file order.
 pub(super) fn link_references(
     context: &References,
-    tables: &[HashTable<FirstRow>],
+    named: &[Vec<(u32, u32)>],
     linked: &mut Linked,
 ) {
-    let parsed = context.parsed;
-    let reference_parts = partitions(&parsed.txns, |index, txn| {
-        (txn.kind != Kind::Purchase && linked.rejected[index].is_none())
-            .then(|| txn::id_hash(parsed.orig_txn_id(txn)))
-    });
-    let decided: Vec<(Vec<RefDecision>, Vec<PriorUpdate>)> = reference_parts
+    let decided: Vec<(Vec<RefDecision>, Vec<PriorUpdate>)> = named
         .par_iter()
-        .zip(tables.par_iter())
-        .map(|(references, table)| decide_partition(context, linked, table, references))
+        .map(|references| decide_partition(context, linked, references))
         .collect();
     for (decisions, updates) in decided {
         for decision in decisions {
@@ -146,8 +141,7 @@ fn reference_problem(
 fn decide_partition(
     context: &References,
     linked: &Linked,
-    table: &HashTable<FirstRow>,
-    references: &[Keyed],
+    references: &[(u32, u32)],
 ) -> (Vec<RefDecision>, Vec<PriorUpdate>) {
     let References {
         parsed, settings, ..
@@ -156,8 +150,11 @@ fn decide_partition(
     let fee_fen = &linked.fee_fen;
     let mut decisions = Vec::with_capacity(references.len());
     let mut grouped: Vec<(u32, u32)> = Vec::with_capacity(references.len());
-    for keyed in references {
-        let index = keyed.index;
+    for &(index, first) in references {
+        // Rejected in step 3, 4 or 5: not a reference to judge.
+        if !linked.accepted(index as usize) {
+            continue;
+        }
         let txn = &txns[index as usize];
         let orig = parsed.orig_txn_id(txn);
         let orig_text = Lossy(orig);
@@ -202,12 +199,10 @@ fn decide_partition(
             }
             continue;
         }
-        // The table holds the first row of each id; an accepted purchase is
-        // always the first (and only) row that passed steps 1 and 2 with it.
-        let found = table
-            .find(keyed.hash(), |first| first.is(keyed.hash(), orig, parsed))
-            .map(|first| first.index);
-        let Some(purchase_index) = found
+        // `first` is the first row of the id; an accepted purchase is always
+        // the first (and only) row that passed steps 1 and 2 with it.
+        let Some(purchase_index) = (first != NO_PURCHASE)
+            .then_some(first)
             .filter(|&j| txns[j as usize].kind == Kind::Purchase && linked.accepted(j as usize))
         else {
             let detail = match context.index_first_day {
