@@ -135,12 +135,12 @@ fn partition_of(hash: u64) -> usize {
 }
 
 /// A row dealt into a partition, with the hash that put it there: the
-/// partition's hash table needs only the hash, so a row (72 bytes, at a
+/// partition's hash table needs only the hash, so a row (64 bytes, at a
 /// random place in the run) is read only when its id must be compared.
 /// Three `u32`s keep it at 12 bytes.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Keyed {
-    pub index: u32,
+struct Keyed {
+    index: u32,
     hash_low: u32,
     hash_high: u32,
 }
@@ -154,7 +154,7 @@ impl Keyed {
         }
     }
 
-    pub(super) fn hash(&self) -> u64 {
+    fn hash(&self) -> u64 {
         u64::from(self.hash_high) << 32 | u64::from(self.hash_low)
     }
 }
