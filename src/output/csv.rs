@@ -43,38 +43,66 @@ pub fn settlement_days(rows: &[Vec<Row>]) -> Vec<(Day, Vec<&Row>)> {
     by_day.into_iter().collect()
 }
 
+/// Rows of a settlement file whose memory is touched together before they
+/// are written out (see `settlement_file`).
+const RENDER_BATCH_ROWS: usize = 16;
+
 /// One settlement file's contents: the rows of `day`.
 pub fn settlement_file(day: Day, day_rows: &[&Row], merchants: &Merchants) -> String {
     let date = calendar::format_date(day);
     let mut out = String::with_capacity(SETTLEMENT_HEADER.len() + day_rows.len() * 120);
     out.push_str(SETTLEMENT_HEADER);
     let mut count = itoa::Buffer::new();
-    for row in day_rows {
-        out.push_str(&date);
-        out.push(',');
-        push_field(&mut out, merchants.id_of(row.merchant));
-        out.push(',');
-        out.push_str(count.format(row.txn_count));
-        for amount in [
-            row.purchases_fen,
-            row.refunds_fen,
-            row.fees_fen,
-            row.adjustments_fen,
-            row.carried_in_fen,
-            row.proceeds_fen,
-            row.deposit_held_fen,
-            row.deposit_released_fen,
-            row.deposit_forfeited_fen,
-            row.deactivation_fee_fen,
-            row.payout_fen,
-            row.carried_out_fen,
-        ] {
-            out.push(',');
-            push_fen(&mut out, amount.into());
+    // A date's rows lie one per merchant, far apart in memory, and each
+    // read waited on its own cache miss (three quarters of this function's
+    // time). Reading fields less than a cache line apart across every row
+    // of a batch first (a 112-byte row can span three lines) lets the
+    // batch's misses overlap; the rows are then written from cache.
+    for batch in day_rows.chunks(RENDER_BATCH_ROWS) {
+        let touched = batch.iter().fold(0u64, |acc, row| {
+            acc ^ row.txn_count
+                ^ row.deposit_held_fen as u64
+                ^ u64::from(row.merchant)
+                ^ u64::from(row.settlement_day as u32)
+        });
+        std::hint::black_box(touched);
+        for row in batch {
+            render_settlement_row(&mut out, &date, row, merchants, &mut count);
         }
-        out.push('\n');
     }
     out
+}
+
+fn render_settlement_row(
+    out: &mut String,
+    date: &str,
+    row: &Row,
+    merchants: &Merchants,
+    count: &mut itoa::Buffer,
+) {
+    out.push_str(date);
+    out.push(',');
+    push_field(out, merchants.id_of(row.merchant));
+    out.push(',');
+    out.push_str(count.format(row.txn_count));
+    for amount in [
+        row.purchases_fen,
+        row.refunds_fen,
+        row.fees_fen,
+        row.adjustments_fen,
+        row.carried_in_fen,
+        row.proceeds_fen,
+        row.deposit_held_fen,
+        row.deposit_released_fen,
+        row.deposit_forfeited_fen,
+        row.deactivation_fee_fen,
+        row.payout_fen,
+        row.carried_out_fen,
+    ] {
+        out.push(',');
+        push_fen(out, amount.into());
+    }
+    out.push('\n');
 }
 
 /// `rejects.csv`; `file_names[i]` is the path of input file `i` as given.
