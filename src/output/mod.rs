@@ -8,6 +8,7 @@
 
 pub mod control;
 pub mod csv;
+pub mod direct;
 
 use std::fs;
 use std::io::Write;
@@ -21,6 +22,34 @@ use crate::error::{Error, Result};
 use crate::ingest::Merchants;
 use crate::pipeline::Settled;
 pub use control::RunInfo;
+
+/// Files at least this large are written with direct I/O (`direct`):
+/// settlement and detail files are megabytes each, written once and never
+/// read back by the run, and through the page cache each of their pages was
+/// a fresh page for the kernel to allocate and copy into (4% of a 10M run's
+/// CPU in a 1-thread profile).
+const DIRECT_WRITE_BYTES_MIN: usize = 1 << 20;
+/// Bytes copied into an aligned buffer for one direct write.
+const DIRECT_WRITE_BLOCK_BYTES: usize = 1 << 20;
+const _: () = assert!(DIRECT_WRITE_BLOCK_BYTES.is_multiple_of(direct::ALIGN_BYTES));
+
+/// Creates the file at `path` holding `bytes`, written in aligned blocks
+/// with direct I/O where the file system allows it (else through the page
+/// cache), and returns it, not yet synced.
+fn write_direct(path: &Path, bytes: &[u8]) -> std::io::Result<fs::File> {
+    let file = direct::BlockFile::create(path)?;
+    let mut block = direct::AlignedBuf::with_capacity(DIRECT_WRITE_BLOCK_BYTES.min(bytes.len()));
+    for (k, piece) in bytes.chunks(DIRECT_WRITE_BLOCK_BYTES).enumerate() {
+        block.clear();
+        block.extend_from_slice(piece);
+        block.pad();
+        file.write_at(&block, k * DIRECT_WRITE_BLOCK_BYTES)?;
+    }
+    let file = file.into_file();
+    // The last block went out padded with zeros to a whole block.
+    file.set_len(bytes.len() as u64)?;
+    Ok(file)
+}
 
 /// Refuses an `--out` that exists and is not an empty folder.
 pub fn check_out_dir(out: &Path) -> Result<()> {
@@ -189,10 +218,15 @@ impl Staging {
         if let Some(folder) = path.parent().filter(|folder| *folder != self.dir) {
             fs::create_dir_all(folder).map_err(|e| Error::io(context("creating", folder), e))?;
         }
-        let mut file =
-            fs::File::create(&path).map_err(|e| Error::io(context("creating", &path), e))?;
-        file.write_all(bytes)
-            .map_err(|e| Error::io(context("writing", &path), e))?;
+        let file = if bytes.len() >= DIRECT_WRITE_BYTES_MIN {
+            write_direct(&path, bytes).map_err(|e| Error::io(context("writing", &path), e))?
+        } else {
+            let mut file =
+                fs::File::create(&path).map_err(|e| Error::io(context("creating", &path), e))?;
+            file.write_all(bytes)
+                .map_err(|e| Error::io(context("writing", &path), e))?;
+            file
+        };
         file.sync_all()
             .map_err(|e| Error::io(context("syncing", &path), e))?;
         Ok((name.to_string(), control::sha256_hex(bytes)))
@@ -291,4 +325,31 @@ fn sync_dir(dir: &Path) -> Result<()> {
     handle
         .sync_all()
         .map_err(|e| Error::io(format!("syncing {}", dir.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files on both sides of the direct-write threshold, one ending inside
+    /// a block and one on a block boundary, are written byte for byte, with
+    /// the digest of their bytes.
+    #[test]
+    fn large_files_are_written_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::create(&dir.path().join("out")).unwrap();
+        for (name, len) in [
+            ("small.csv", DIRECT_WRITE_BYTES_MIN - 1),
+            ("odd.csv", 2 * DIRECT_WRITE_BLOCK_BYTES + 4097),
+            ("even.csv", 3 * DIRECT_WRITE_BLOCK_BYTES),
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let (written, digest) = staging.write_file(name, &bytes).unwrap();
+            assert_eq!(written, name);
+            assert_eq!(digest, control::sha256_hex(&bytes));
+            let back = fs::read(staging.path().join(name)).unwrap();
+            assert_eq!(back.len(), len, "{name}");
+            assert!(back == bytes, "{name} holds other bytes");
+        }
+    }
 }

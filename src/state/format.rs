@@ -21,7 +21,7 @@
 use crate::calendar::Day;
 use crate::config::limits;
 use crate::ingest::txn::Card;
-use crate::state::direct::ALIGN_BYTES;
+use crate::output::direct::ALIGN_BYTES;
 
 pub const MAGIC: &[u8; 8] = b"SETLIDX\0";
 /// The segment layout version this engine writes.

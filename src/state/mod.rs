@@ -17,7 +17,6 @@
 //! Reading a corrupt, truncated or foreign state is a usage error (exit 2)
 //! that names the file. This module must not decide rules or settle money.
 
-mod direct;
 pub mod format;
 pub mod index;
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! Segments written and read back: lookups, the newest entry deciding,
 //! hash collisions, and damage caught.
 
-use super::direct::BlockFile;
 use super::format::{Entry, Layout, NewEntry, Purchase};
 use super::index::{Index, Segment};
 use super::writer::{Names, write_blocks, write_segment};
 use crate::calendar::Day;
 use crate::ingest::txn::{Card, id_hash};
+use crate::output::direct::BlockFile;
 
 fn entry(id: &str, day: Day, purchase: bool) -> Entry {
     Entry {

@@ -10,7 +10,6 @@
 use rayon::prelude::*;
 use std::path::Path;
 
-use super::direct::{ALIGN_BYTES, AlignedBuf, BlockFile};
 use super::format::{
     self, BLOCK_ENTRIES, EntryKey, HEADER_BYTES, Header, Layout, NewEntry, RECORD_BYTES,
     SEGMENT_ENTRIES_MAX, SEGMENT_VERSION,
@@ -18,6 +17,7 @@ use super::format::{
 use crate::calendar::Day;
 use crate::config::limits;
 use crate::error::{Error, Result};
+use crate::output::direct::{ALIGN_BYTES, AlignedBuf, BlockFile};
 use crate::split;
 
 /// Blocks in flight at once, which bounds the writer's memory.

@@ -9,9 +9,10 @@
 //! cache, every one of its pages is new memory to allocate and copy into,
 //! then to write back at fsync: 880 MB took 1.27 s to write and 0.36 s to
 //! sync on the development machine, against 0.41 s in all with direct I/O
-//! (docs/PERFORMANCE.md).
+//! (docs/PERFORMANCE.md). Output files of a megabyte or more (settlement
+//! and detail files) are written the same way, for the same reason.
 //!
-//! This module must not know the segment layout, and has no `unsafe`: the
+//! This module must not know what it writes, and has no `unsafe`: the
 //! aligned buffer is a window into an ordinary `Vec`.
 
 use std::fs::{File, OpenOptions};
