@@ -8,7 +8,7 @@
 
 pub mod control;
 pub mod csv;
-pub mod direct;
+pub(crate) mod direct;
 
 use std::fs;
 use std::io::Write;
