@@ -75,7 +75,8 @@ struct Scan {
 /// `path`, and returns its facts and the file, written but not yet synced:
 /// the caller makes it durable (in the background) before publishing.
 /// `key_at(i)` must equal `entry_at(i).key()` and be cheap: the scan for
-/// sizes and dates and the sorted columns read only it, in several passes.
+/// sizes, dates and hashes reads only it, and the sorted columns read the
+/// hashes it gathered, in several passes.
 /// Entries must have distinct ids.
 pub fn write_segment<'a>(
     path: &Path,
@@ -147,18 +148,26 @@ pub(super) fn write_blocks<'a>(
         .collect();
 
     // First pass, in parallel and in the run's order: id sizes (for each
-    // block's offset into the ids area) and the date range.
+    // block's offset into the ids area), the date range, and the hashes,
+    // which every sort pass reads again: from the entries, each read would
+    // fetch a whole row.
+    let mut hashes = vec![0u64; count];
     let scans: Vec<Scan> = blocks
         .par_iter()
-        .map(|block| {
+        .zip(split::by_lengths(
+            &mut hashes,
+            blocks.iter().map(|b| b.len()),
+        ))
+        .map(|(block, hashes)| {
             let mut scan = Scan {
                 ids_bytes: 0,
                 first_day: Day::MAX,
                 last_day: Day::MIN,
                 pass_entries: [0; SORT_PASSES],
             };
-            for index in block.clone() {
+            for (index, hash) in block.clone().zip(hashes) {
                 let key = key_at(index);
+                *hash = key.hash;
                 scan.pass_entries[pass_of(key.hash)] += 1;
                 scan.ids_bytes += key.id_len;
                 scan.first_day = scan.first_day.min(key.business_day);
@@ -242,7 +251,7 @@ pub(super) fn write_blocks<'a>(
                 drop(send);
                 crcs
             },
-            || sorted_columns(file, &layout, &blocks, &scans, entry_at, key_at).map_err(io),
+            || sorted_columns(file, &layout, &blocks, &scans, &hashes, entry_at).map_err(io),
         );
         let written = writer.join().expect("the segment writer does not panic");
         (crcs, columns, written)
@@ -356,8 +365,8 @@ fn sorted_columns<'a>(
     layout: &Layout,
     blocks: &[std::ops::Range<usize>],
     scans: &[Scan],
+    hashes_in_order: &[u64],
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
-    key_at: &(impl Fn(usize) -> EntryKey + Sync),
 ) -> std::io::Result<(crc32fast::Hasher, crc32fast::Hasher)> {
     let mut hashes = Column::new(file, layout.hashes_at);
     let mut positions = Column::new(file, layout.positions_at);
@@ -375,8 +384,7 @@ fn sorted_columns<'a>(
             let mut filled = 0;
             // A whole scan of the block's keys, in order: cheaper than
             // reaching for the pass's entries alone, which misses the cache.
-            for index in block.clone() {
-                let hash = key_at(index).hash;
+            for (index, &hash) in block.clone().zip(&hashes_in_order[block.clone()]) {
                 if pass_of(hash) == pass {
                     part[filled] = (hash, index as u32);
                     filled += 1;
