@@ -22,6 +22,9 @@
 # so that every tool starts from a warm page cache. DuckDB and Polars run the
 # bare aggregation (scripts/bench_compare.py); settle runs its whole
 # pipeline (validation, linking, ledger, control totals, atomic publish).
+# The floor: the input's SHA-256 and a write of the index's size, each
+# timed alone (RULES.md requires both of every run; neither gets faster with
+# threads), reported beside a fifth of DuckDB's best time.
 # Then, untimed, the totals are checked: DuckDB and Polars must agree with
 # each other, and, restricted to the purchases settle charged (from a
 # --detail run), with settle's fees to the fen. Any difference is reported
@@ -156,6 +159,7 @@ for N in "${SIZES[@]}"; do
             --threads "$T" --stats --out "$OUT"
         printf '\n`settle run`, %s rows, %s thread(s) (`--stats`):\n\n```\n%s\n```\n' \
             "$N" "$T" "$(cat "$RUNS/settle-$N-t$T.log")" >>"$STATS"
+        INDEX_BYTES=$(cat "$OUT"/state/index-*.seg | wc -c)
         [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$OUT"
     done
 
@@ -171,6 +175,31 @@ for N in "${SIZES[@]}"; do
             [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$RUNS/$tool-$N-t$T.csv"
         done
     done
+
+    # --- 5b. the floor: two things RULES.md makes every run do, each alone -------
+    # The input's SHA-256 (one sequential chain, whatever the thread count)
+    # and writing the end state's index, timed by themselves: with DuckDB's
+    # best time they bound the ratio any engine could reach on this machine.
+    SHA_S=$("$PY" - "$TXN" <<'PYEOF'
+import hashlib, mmap, sys, time
+with open(sys.argv[1], "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        hashlib.sha256(m).digest()
+        times.append(time.perf_counter() - started)
+print(f"{min(times):.2f}")
+PYEOF
+)
+    FLOOR_FILE=$RUNS/floor-write.tmp
+    MIB=$(((INDEX_BYTES + 1048575) / 1048576))
+    DD_LINE=$(dd if=/dev/zero of="$FLOOR_FILE" bs=1M count="$MIB" oflag=direct 2>&1 ||
+        dd if=/dev/zero of="$FLOOR_FILE" bs=1M count="$MIB" conv=fsync 2>&1)
+    rm -f "$FLOOR_FILE"
+    WRITE_S=$(tail -n 1 <<<"$DD_LINE" | awk -F', ' '{sub(/ s$/, "", $(NF-1)); printf "%.2f", $(NF-1)}')
+    DUCK_BEST=$(awk -F'\t' -v n="$N" '$1 == n && $2 == "duckdb" { if (best == "" || $4 < best) best = $4 } END { print best }' "$TSV")
+    printf -- '- %s rows, the floor: the input'"'"'s SHA-256 alone takes %s s (one core; Python hashlib, best of 3), writing the %s MB index alone %s s (dd, direct I/O); DuckDB'"'"'s best wall / 5 = %s s\n' \
+        "$N" "$SHA_S" "$((INDEX_BYTES / 1000000))" "$WRITE_S" "$(awk -v d="$DUCK_BEST" 'BEGIN { printf "%.2f", d / 5 }')" >>"$CHECKS"
 
     # --- 6. checks (untimed except the --detail run, which is listed apart) ------
     log "$N rows: checking totals"
