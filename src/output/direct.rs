@@ -9,7 +9,7 @@
 //! cache, every one of its pages is new memory to allocate and copy into,
 //! then to write back at fsync: 880 MB took 1.27 s to write and 0.36 s to
 //! sync on the development machine, against 0.41 s in all with direct I/O
-//! (docs/PERFORMANCE.md). Output files of a megabyte or more (settlement
+//! (docs/STATE.md). Output files of a megabyte or more (settlement
 //! and detail files) are written the same way, for the same reason.
 //!
 //! This module must not know what it writes, and has no `unsafe`: the
