@@ -64,10 +64,6 @@ impl StageTimes {
             peak_rss_bytes: peak_rss_bytes(),
         });
     }
-
-    pub fn total(&self) -> Duration {
-        self.stages.iter().map(|s| s.elapsed).sum()
-    }
 }
 
 /// Per-chunk parse latencies, recorded from worker threads. The lock is
