@@ -151,21 +151,21 @@ pub(super) fn write_blocks<'a>(
     // block's offset into the ids area), the date range, and the hashes,
     // which every sort pass reads again: from the entries, each read would
     // fetch a whole row.
-    let mut hashes = vec![0u64; count];
+    let mut entry_hashes = vec![0u64; count];
     let scans: Vec<Scan> = blocks
         .par_iter()
         .zip(split::by_lengths(
-            &mut hashes,
+            &mut entry_hashes,
             blocks.iter().map(|b| b.len()),
         ))
-        .map(|(block, hashes)| {
+        .map(|(block, block_hashes)| {
             let mut scan = Scan {
                 ids_bytes: 0,
                 first_day: Day::MAX,
                 last_day: Day::MIN,
                 pass_entries: [0; SORT_PASSES],
             };
-            for (index, hash) in block.clone().zip(hashes) {
+            for (index, hash) in block.clone().zip(block_hashes) {
                 let key = key_at(index);
                 *hash = key.hash;
                 scan.pass_entries[pass_of(key.hash)] += 1;
@@ -251,7 +251,7 @@ pub(super) fn write_blocks<'a>(
                 drop(send);
                 crcs
             },
-            || sorted_columns(file, &layout, &blocks, &scans, &hashes, entry_at).map_err(io),
+            || sorted_columns(file, &layout, &blocks, &scans, &entry_hashes, entry_at).map_err(io),
         );
         let written = writer.join().expect("the segment writer does not panic");
         (crcs, columns, written)
@@ -365,7 +365,7 @@ fn sorted_columns<'a>(
     layout: &Layout,
     blocks: &[std::ops::Range<usize>],
     scans: &[Scan],
-    hashes_in_order: &[u64],
+    entry_hashes: &[u64],
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
 ) -> std::io::Result<(crc32fast::Hasher, crc32fast::Hasher)> {
     let mut hashes = Column::new(file, layout.hashes_at);
@@ -382,9 +382,9 @@ fn sorted_columns<'a>(
         let parts = split::by_lengths(&mut keys, scans.iter().map(|s| s.pass_entries[pass]));
         blocks.par_iter().zip(parts).for_each(|(block, part)| {
             let mut filled = 0;
-            // A whole scan of the block's keys, in order: cheaper than
+            // A whole scan of the block's hashes, in order: cheaper than
             // reaching for the pass's entries alone, which misses the cache.
-            for (index, &hash) in block.clone().zip(&hashes_in_order[block.clone()]) {
+            for (index, &hash) in block.clone().zip(&entry_hashes[block.clone()]) {
                 if pass_of(hash) == pass {
                     part[filled] = (hash, index as u32);
                     filled += 1;
