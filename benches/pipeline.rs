@@ -129,6 +129,7 @@ fn stages(c: &mut Criterion) {
                 chunk_bytes: 1 << 20,
                 prior: None,
                 terminal_ids: false,
+                journal_per_transaction: false,
             };
             let settled = pipeline::run(&plan).expect("a balanced run");
             assert_eq!(settled.txn_counts[0].rows_read, ROWS);

@@ -8,10 +8,8 @@
 //! same `Check` over the published files.
 #![forbid(unsafe_code)]
 
-pub mod groups;
 mod render;
 
-pub use groups::{GroupOverflow, Groups};
 pub use render::{JOURNAL_HEADER, Journal};
 
 use crate::ledger::Row;

@@ -4,25 +4,29 @@
 //! the disk.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
-use super::groups::{Class, Groups, Slot, Sums};
 use super::{Check, PostingKind};
 use crate::calendar::{self, Day};
 use crate::config::{RefundFee, Settings};
 use crate::csv_field::push_field;
 use crate::ingest::adjustments::Adjustment;
-use crate::ingest::txn::Card;
+use crate::ingest::txn::{Card, Kind};
 use crate::ingest::{Merchant, Merchants};
 use crate::ledger::{DepositNote, FinalNote, Row, RowNote};
 use crate::money::{self, push_fen};
 use crate::pipeline::Settled;
+use crate::pipeline::groups::{Class, Entry, Groups, MANY_ROWS, Slot};
+
+/// Rows of a journal file whose memory is touched together before they
+/// are written (see `Journal::file`).
+const TOUCH_BATCH_ROWS: usize = 16;
 
 pub const JOURNAL_HEADER: &str =
     "settlement_date,merchant_id,seq,kind,amount,category,card,rate,capped,count,source,detail\n";
 
 /// Everything the journal of a run explains, borrowed from the run.
 pub struct Journal<'a> {
+    settled: &'a Settled,
     rows: &'a [Vec<Row>],
     notes: &'a [Vec<RowNote>],
     groups: &'a Groups,
@@ -30,8 +34,35 @@ pub struct Journal<'a> {
     adjustments: &'a [Adjustment],
     /// Positions in `adjustments`, by (merchant, settlement date, line).
     adjustment_order: Vec<u32>,
+    /// Each category's debit and credit rate, written once.
+    rate_texts: Vec<[RateTexts; 2]>,
     merchants: &'a Merchants,
     settings: &'a Settings,
+}
+
+/// A settlement row as a journal file visits it: the merchant, the row's
+/// place among the merchant's rows, and its transaction groups' range in
+/// `Groups::of_merchant`.
+pub struct RowAt {
+    merchant: u32,
+    row: u32,
+    groups: std::ops::Range<u32>,
+}
+
+/// A rate as the journal writes it: `0.0049` in its column, `0.49%` in
+/// sentences.
+struct RateTexts {
+    rate: String,
+    percent: String,
+}
+
+impl RateTexts {
+    fn of(rate_ppm: u32) -> RateTexts {
+        RateTexts {
+            rate: money::format_rate(rate_ppm),
+            percent: percent(rate_ppm),
+        }
+    }
 }
 
 /// One posting's grouping columns; empty where they do not apply.
@@ -39,7 +70,8 @@ pub struct Journal<'a> {
 struct Grouping<'a> {
     category: &'a str,
     card: Option<Card>,
-    rate_ppm: Option<u32>,
+    /// The rate in its shortest decimal form.
+    rate: &'a str,
     capped: Option<bool>,
     count: Option<u64>,
 }
@@ -47,12 +79,14 @@ struct Grouping<'a> {
 /// One settlement row's postings as they are written.
 struct RowWriter<'o> {
     out: &'o mut String,
-    prefix: String,
+    prefix: &'o str,
     seq: u32,
     check: Check,
+    digits: itoa::Buffer,
 }
 
 impl RowWriter<'_> {
+    /// Writes a posting whose detail is any text (quoted if need be).
     fn post(
         &mut self,
         kind: PostingKind,
@@ -61,12 +95,43 @@ impl RowWriter<'_> {
         source: &str,
         detail: &str,
     ) {
+        self.head(kind, amount_fen, grouping, source);
+        push_field(self.out, detail);
+        self.out.push('\n');
+    }
+
+    /// Writes a posting whose detail `write` appends straight to the file:
+    /// a sentence of fixed words, numbers and rates, which never needs
+    /// quoting (the hot path: most postings are of this kind).
+    fn post_plain(
+        &mut self,
+        kind: PostingKind,
+        amount_fen: i128,
+        grouping: &Grouping,
+        source: &str,
+        write: impl FnOnce(&mut String, &mut itoa::Buffer),
+    ) {
+        self.head(kind, amount_fen, grouping, source);
+        let start = self.out.len();
+        write(self.out, &mut self.digits);
+        debug_assert!(
+            !self.out[start..].contains([',', '"', '\n', '\r']),
+            "a plain detail needs no quoting"
+        );
+        self.out.push('\n');
+    }
+
+    /// Every column but the detail, each followed by its comma.
+    fn head(&mut self, kind: PostingKind, amount_fen: i128, grouping: &Grouping, source: &str) {
         self.seq += 1;
         self.check
             .add(kind, amount_fen, grouping.count.unwrap_or_default());
         let out = &mut *self.out;
-        out.push_str(&self.prefix);
-        let _ = write!(out, "{},{},", self.seq, kind.code());
+        out.push_str(self.prefix);
+        out.push_str(self.digits.format(self.seq));
+        out.push(',');
+        out.push_str(kind.code());
+        out.push(',');
         push_fen(out, amount_fen);
         out.push(',');
         push_field(out, grouping.category);
@@ -77,9 +142,7 @@ impl RowWriter<'_> {
             _ => "",
         });
         out.push(',');
-        if let Some(rate_ppm) = grouping.rate_ppm {
-            out.push_str(&money::format_rate(rate_ppm));
-        }
+        out.push_str(grouping.rate);
         out.push(',');
         out.push_str(match grouping.capped {
             Some(true) => "yes",
@@ -88,14 +151,19 @@ impl RowWriter<'_> {
         });
         out.push(',');
         if let Some(count) = grouping.count {
-            let _ = write!(out, "{count}");
+            out.push_str(self.digits.format(count));
         }
         out.push(',');
         push_field(out, source);
         out.push(',');
-        push_field(out, detail);
-        out.push('\n');
     }
+}
+
+/// Appends "1 purchase" or "3 purchases".
+fn push_count(out: &mut String, digits: &mut itoa::Buffer, count: u64, one: &str, many: &str) {
+    out.push_str(digits.format(count));
+    out.push(' ');
+    out.push_str(if count == 1 { one } else { many });
 }
 
 /// "1 purchase", "3 purchases".
@@ -130,7 +198,6 @@ fn percent(rate_ppm: u32) -> String {
 impl<'a> Journal<'a> {
     pub fn new(
         settled: &'a Settled,
-        groups: &'a Groups,
         merchants: &'a Merchants,
         settings: &'a Settings,
     ) -> Journal<'a> {
@@ -140,7 +207,20 @@ impl<'a> Journal<'a> {
             let a = &adjustments[at as usize];
             (a.merchant, a.settlement_day, at)
         });
+        let categories = &settings.categories;
+        let rate_texts = (0..categories.len() as u16)
+            .map(|index| {
+                let category = categories.get(index);
+                [
+                    RateTexts::of(category.debit_rate_ppm),
+                    RateTexts::of(category.credit_rate_ppm),
+                ]
+            })
+            .collect();
+        let groups = &settled.groups;
         Journal {
+            settled,
+            rate_texts,
             rows: &settled.rows,
             notes: &settled.notes,
             groups,
@@ -151,16 +231,31 @@ impl<'a> Journal<'a> {
         }
     }
 
-    /// The rows of each settlement date, as (merchant, row) positions in
-    /// merchant order.
-    pub fn days(&self) -> Vec<(Day, Vec<(u32, u32)>)> {
-        let mut by_day: BTreeMap<Day, Vec<(u32, u32)>> = BTreeMap::new();
+    /// The rows of each settlement date in merchant order, each with where
+    /// its transaction groups lie. Found here, merchant by merchant, where
+    /// a merchant's rows and groups are read in order: a date's file visits
+    /// merchants far apart, and a search of each row's groups there was a
+    /// chain of cache misses per row.
+    pub fn days(&self) -> Vec<(Day, Vec<RowAt>)> {
+        let lag = self.settings.settlement_lag_days;
+        let mut by_day: BTreeMap<Day, Vec<RowAt>> = BTreeMap::new();
         for (merchant, rows) in self.rows.iter().enumerate() {
+            let groups = self.groups.of_merchant(merchant as u32);
+            let mut cursor = 0;
             for (k, row) in rows.iter().enumerate() {
-                by_day
-                    .entry(row.settlement_day)
-                    .or_default()
-                    .push((merchant as u32, k as u32));
+                let business_day = row.settlement_day - lag;
+                while cursor < groups.len() && groups[cursor].0 < business_day {
+                    cursor += 1;
+                }
+                let first = cursor;
+                while cursor < groups.len() && groups[cursor].0 == business_day {
+                    cursor += 1;
+                }
+                by_day.entry(row.settlement_day).or_default().push(RowAt {
+                    merchant: merchant as u32,
+                    row: k as u32,
+                    groups: first as u32..cursor as u32,
+                });
             }
         }
         by_day.into_iter().collect()
@@ -168,25 +263,56 @@ impl<'a> Journal<'a> {
 
     /// One journal file: the postings of `day`'s rows, each row checked
     /// against its postings; `Err` names the first row that does not agree.
-    pub fn file(&self, day: Day, positions: &[(u32, u32)]) -> Result<String, String> {
+    pub fn file(&self, day: Day, positions: &[RowAt]) -> Result<String, String> {
         let date = calendar::format_date(day);
         let mut out = String::with_capacity(JOURNAL_HEADER.len() + positions.len() * 400);
         out.push_str(JOURNAL_HEADER);
-        for &(merchant, k) in positions {
-            let row = &self.rows[merchant as usize][k as usize];
-            let note = &self.notes[merchant as usize][k as usize];
-            let mut prefix = String::with_capacity(date.len() + 24);
-            prefix.push_str(&date);
+        let mut prefix = String::with_capacity(date.len() + 40);
+        for batch in positions.chunks(TOUCH_BATCH_ROWS) {
+            // A date's rows lie one per merchant, far apart in memory: read
+            // what each row of a batch needs first, so that the batch's
+            // cache misses overlap instead of each stalling its row.
+            let touched = batch.iter().fold(0u64, |acc, at| {
+                let (m, k) = (at.merchant as usize, at.row as usize);
+                let groups = self.groups.of_merchant(at.merchant);
+                acc ^ self.rows[m][k].payout_fen as u64
+                    ^ self.notes[m][k].held_after_fen as u64
+                    ^ groups
+                        .get(at.groups.start as usize)
+                        .map_or(0, |entry| entry.3.amount_fen as u64)
+            });
+            std::hint::black_box(touched);
+            self.file_batch(&mut out, &mut prefix, &date, batch)?;
+        }
+        Ok(out)
+    }
+
+    fn file_batch(
+        &self,
+        out: &mut String,
+        prefix: &mut String,
+        date: &str,
+        batch: &[RowAt],
+    ) -> Result<(), String> {
+        for at in batch {
+            let (merchant, k) = (at.merchant, at.row as usize);
+            let row = &self.rows[merchant as usize][k];
+            let note = &self.notes[merchant as usize][k];
+            let groups = &self.groups.of_merchant(merchant)
+                [at.groups.start as usize..at.groups.end as usize];
+            prefix.clear();
+            prefix.push_str(date);
             prefix.push(',');
-            push_field(&mut prefix, self.merchants.id_of(merchant));
+            push_field(prefix, self.merchants.id_of(merchant));
             prefix.push(',');
             let mut writer = RowWriter {
-                out: &mut out,
+                out,
                 prefix,
                 seq: 0,
                 check: Check::default(),
+                digits: itoa::Buffer::new(),
             };
-            self.post_row(&mut writer, merchant, row, note);
+            self.post_row(&mut writer, merchant, row, note, groups);
             let check = writer.check;
             check.against(row).map_err(|problem| {
                 format!(
@@ -195,10 +321,17 @@ impl<'a> Journal<'a> {
                 )
             })?;
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn post_row(&self, w: &mut RowWriter, merchant_index: u32, row: &Row, note: &RowNote) {
+    fn post_row(
+        &self,
+        w: &mut RowWriter,
+        merchant_index: u32,
+        row: &Row,
+        note: &RowNote,
+        day_groups: &[Entry],
+    ) {
         let settings = self.settings;
         let merchant = self.merchants.get(merchant_index);
         let lag = settings.settlement_lag_days;
@@ -226,17 +359,10 @@ impl<'a> Journal<'a> {
             );
         }
 
-        let groups = self.groups.of_merchant(merchant_index);
-        let first = groups.partition_point(|(day, _, _)| *day < business_day);
-        let day_groups: Vec<(Slot, Sums)> = groups[first..]
-            .iter()
-            .take_while(|(day, _, _)| *day == business_day)
-            .map(|(_, slot, sums)| (*slot, *sums))
-            .collect();
-        self.post_transactions(w, &day_groups);
+        debug_assert!(day_groups.iter().all(|(day, ..)| *day == business_day));
+        self.post_transactions(w, day_groups);
 
-        let booked = self.adjustments_of(merchant_index, row.settlement_day);
-        for adjustment in booked {
+        for adjustment in self.adjustments_of(merchant_index, row.settlement_day) {
             w.post(
                 PostingKind::Adjustment,
                 adjustment.amount_fen.into(),
@@ -254,7 +380,11 @@ impl<'a> Journal<'a> {
             -i128::from(row.payout_fen),
             &none,
             "",
-            "Paid to your bank account",
+            if row.payout_fen == 0 {
+                "Nothing to pay out in this settlement"
+            } else {
+                "Paid to your bank account"
+            },
         );
         if row.carried_out_fen != 0 {
             w.post(
@@ -267,100 +397,134 @@ impl<'a> Journal<'a> {
         }
     }
 
+    /// The `source` of a per-transaction posting: its ids.
+    fn transaction_source(&self, row: u32) -> String {
+        if row == MANY_ROWS {
+            return String::new();
+        }
+        let parsed = &self.settled.parsed;
+        let txn = &parsed.txns[row as usize];
+        let id = String::from_utf8_lossy(parsed.txn_id(txn));
+        match txn.kind {
+            Kind::Purchase => format!("txn_id={id}"),
+            Kind::Refund | Kind::Void => format!(
+                "txn_id={id};orig_txn_id={}",
+                String::from_utf8_lossy(parsed.orig_txn_id(txn))
+            ),
+        }
+    }
+
     /// Purchases with their fees, voids, then refunds with the fee they
-    /// return, per group in slot order.
-    fn post_transactions(&self, w: &mut RowWriter, day_groups: &[(Slot, Sums)]) {
-        let categories = &self.settings.categories;
-        let rate_of = |slot: Slot| {
-            let category = categories.get(slot.category());
-            match slot.card() {
-                Card::Debit => Some(category.debit_rate_ppm),
-                Card::Credit => Some(category.credit_rate_ppm),
-                Card::NotApplicable => None,
-            }
-        };
-        let grouping = |slot: Slot, count: u32| Grouping {
-            category: &categories.get(slot.category()).name,
-            card: Some(slot.card()).filter(|card| *card != Card::NotApplicable),
-            rate_ppm: rate_of(slot),
-            capped: None,
-            count: Some(u64::from(count)),
-        };
+    /// return, per group in slot order (per transaction with `--detail`).
+    fn post_transactions(&self, w: &mut RowWriter, day_groups: &[Entry]) {
         let mut at = 0;
         while at < day_groups.len() {
-            let (slot, _) = day_groups[at];
+            let (_, slot, row, _) = day_groups[at];
             // The groups that share this one's posting: capped and uncapped
             // purchases of one (category, card) make one purchase posting.
             let same = day_groups[at..]
                 .iter()
-                .take_while(|(other, _)| other.uncapped() == slot.uncapped())
+                .take_while(|(_, other, other_row, _)| {
+                    (other.uncapped(), *other_row) == (slot.uncapped(), row)
+                })
                 .count();
             let members = &day_groups[at..at + same];
             at += same;
-            let count: u32 = members.iter().map(|(_, sums)| sums.count).sum();
-            let amount_fen: i128 = members.iter().map(|(_, s)| i128::from(s.amount_fen)).sum();
-            let category = &categories.get(slot.category()).name;
+            let source = self.transaction_source(row);
+            let count: u64 = members.iter().map(|(_, _, _, s)| u64::from(s.count)).sum();
+            let amount_fen: i128 = members
+                .iter()
+                .map(|(_, _, _, s)| i128::from(s.amount_fen))
+                .sum();
+            let texts = self.rate_texts(slot);
             let card = card_word(slot.card());
+            let grouping = |count| Grouping {
+                category: &self.settings.categories.get(slot.category()).name,
+                card: Some(slot.card()).filter(|card| *card != Card::NotApplicable),
+                rate: texts.map_or("", |t| t.rate.as_str()),
+                capped: None,
+                count: Some(count),
+            };
             match slot.class() {
                 Class::Purchase => {
-                    let what = plural(count.into(), "purchase", "purchases");
-                    w.post(
+                    w.post_plain(
                         PostingKind::Purchase,
                         amount_fen,
-                        &grouping(slot, count),
-                        "",
-                        &format!("{what} by {card} in {category}"),
+                        &grouping(count),
+                        &source,
+                        |out, digits| {
+                            push_count(out, digits, count, card, card);
+                            out.push_str(if count == 1 {
+                                " purchase"
+                            } else {
+                                " purchases"
+                            });
+                        },
                     );
-                    for (member, sums) in members {
-                        let rate = rate_of(*member).map(percent).unwrap_or_default();
-                        let what = plural(sums.count.into(), "purchase", "purchases");
-                        let detail = if member.capped() {
-                            format!("Fee at {rate} on {what}, each capped at the category's cap")
-                        } else {
-                            format!("Fee at {rate} on {what}")
-                        };
-                        w.post(
+                    for (_, member, _, sums) in members {
+                        let count = u64::from(sums.count);
+                        let percent = texts.map_or("", |t| t.percent.as_str());
+                        w.post_plain(
                             PostingKind::Fee,
                             -i128::from(sums.fee_fen),
                             &Grouping {
                                 capped: Some(member.capped()),
-                                ..grouping(*member, sums.count)
+                                ..grouping(count)
                             },
-                            "",
-                            &detail,
+                            &source,
+                            |out, digits| {
+                                out.push_str(if member.capped() {
+                                    "Fee at the category's cap (rate "
+                                } else {
+                                    "Fee at "
+                                });
+                                out.push_str(percent);
+                                out.push_str(if member.capped() { ") on " } else { " on " });
+                                push_count(out, digits, count, "purchase", "purchases");
+                            },
                         );
                     }
                 }
                 Class::Voided => {
-                    let what = plural(count.into(), "row", "rows");
-                    w.post(
+                    w.post_plain(
                         PostingKind::Void,
                         0,
-                        &grouping(slot, count),
-                        "",
-                        &format!(
-                            "{what}: {card} purchases in {category} cancelled by same-day voids, no amount and no fee"
-                        ),
+                        &grouping(count),
+                        &source,
+                        |out, digits| {
+                            push_count(out, digits, count, "row", "rows");
+                            out.push_str(
+                                " of purchases cancelled by same-day voids: no amount and no fee",
+                            );
+                        },
                     );
                 }
                 Class::Refund => {
-                    let what = plural(count.into(), "refund", "refunds");
-                    w.post(
+                    w.post_plain(
                         PostingKind::Refund,
                         -amount_fen,
-                        &grouping(slot, count),
-                        "",
-                        &format!("{what} of {card} purchases in {category}"),
+                        &grouping(count),
+                        &source,
+                        |out, digits| {
+                            push_count(out, digits, count, "refund", "refunds");
+                            out.push_str(" of ");
+                            out.push_str(card);
+                            out.push_str(" purchases");
+                        },
                     );
                     if self.settings.refund_fee == RefundFee::Proportional {
-                        let returned: i128 =
-                            members.iter().map(|(_, s)| i128::from(s.fee_fen)).sum();
-                        w.post(
+                        let returned: i128 = members
+                            .iter()
+                            .map(|(_, _, _, s)| i128::from(s.fee_fen))
+                            .sum();
+                        w.post_plain(
                             PostingKind::FeeReturned,
                             returned,
-                            &grouping(slot, count),
-                            "",
-                            "Fee returned in proportion to the amount refunded",
+                            &grouping(count),
+                            &source,
+                            |out, _| {
+                                out.push_str("Fee returned in proportion to the amount refunded")
+                            },
                         );
                     }
                 }
@@ -368,9 +532,23 @@ impl<'a> Journal<'a> {
         }
     }
 
+    /// The rate texts of a slot's (category, card); `None` without a card.
+    fn rate_texts(&self, slot: Slot) -> Option<&RateTexts> {
+        let [debit, credit] = &self.rate_texts[slot.category() as usize];
+        match slot.card() {
+            Card::Debit => Some(debit),
+            Card::Credit => Some(credit),
+            Card::NotApplicable => None,
+        }
+    }
+
     /// The accepted adjustments booked into a merchant's settlement, in
     /// line order.
-    fn adjustments_of(&self, merchant: u32, settlement_day: Day) -> Vec<&'a Adjustment> {
+    fn adjustments_of(
+        &self,
+        merchant: u32,
+        settlement_day: Day,
+    ) -> impl Iterator<Item = &'a Adjustment> + '_ {
         let key = |at: &u32| {
             let a = &self.adjustments[*at as usize];
             (a.merchant, a.settlement_day)
@@ -380,9 +558,8 @@ impl<'a> Journal<'a> {
             .partition_point(|at| key(at) < (merchant, settlement_day));
         self.adjustment_order[first..]
             .iter()
-            .take_while(|at| key(at) == (merchant, settlement_day))
+            .take_while(move |at| key(at) == (merchant, settlement_day))
             .map(|at| &self.adjustments[*at as usize])
-            .collect()
     }
 
     fn post_deposit(
@@ -393,6 +570,11 @@ impl<'a> Journal<'a> {
         note: &RowNote,
         business_day: Day,
     ) {
+        if note.deposit == DepositNote::None
+            || (note.deposit == DepositNote::Hold && row.deposit_held_fen == 0)
+        {
+            return;
+        }
         let settings = self.settings;
         let none = Grouping::default();
         let deposit = money::format_fen(merchant.deposit_fen.into());
@@ -408,10 +590,9 @@ impl<'a> Journal<'a> {
         match note.deposit {
             DepositNote::None => {}
             DepositNote::Hold => {
-                if row.deposit_held_fen > 0 {
-                    let held = money::format_fen(row.deposit_held_fen.into());
-                    let held_after = money::format_fen(note.held_after_fen.into());
-                    w.post(
+                let held = money::format_fen(row.deposit_held_fen.into());
+                let held_after = money::format_fen(note.held_after_fen.into());
+                w.post(
                         PostingKind::DepositHold,
                         -i128::from(row.deposit_held_fen),
                         &none,
@@ -422,7 +603,6 @@ impl<'a> Journal<'a> {
                             "Deposit (押金) hold: {held} held, {held_after} of {deposit} so far; it comes back once net volume reaches {target} within {window}"
                         ),
                     );
-                }
             }
             DepositNote::ReleaseForVolume => {
                 let reached_on = calendar::format_date(business_day);
@@ -485,6 +665,7 @@ fn post_final(
     let deactivated_on = merchant.deactivated_on.unwrap_or(merchant.activated_on);
     let days = deactivated_on - merchant.activated_on;
     let window_days = settings.return_window_days;
+    let after = plural(days.unsigned_abs().into(), "day", "days");
     let source = format!(
         "activated_on={};deactivated_on={};days={days};return_window_days={window_days};purchases_seen={}",
         calendar::format_date(merchant.activated_on),
@@ -493,15 +674,15 @@ fn post_final(
     );
     let detail = if waived {
         format!(
-            "Deactivation fee (注销扣费) waived: the device was returned unused {days} days after activation, within the {window_days}-day return window (退机)"
+            "Deactivation fee (注销扣费) waived: the device was returned unused {after} after activation, within the {window_days}-day return window (退机)"
         )
     } else if days < window_days {
         format!(
-            "Deactivation fee (注销扣费): deactivated {days} days after activation, within the {window_days}-day return window, but the device was used (a purchase was accepted)"
+            "Deactivation fee (注销扣费): deactivated {after} after activation, within the {window_days}-day return window, but the device was used (a purchase was accepted)"
         )
     } else {
         format!(
-            "Deactivation fee (注销扣费): deactivated {days} days after activation, after the {window_days}-day return window"
+            "Deactivation fee (注销扣费): deactivated {after} after activation, after the {window_days}-day return window"
         )
     };
     w.post(

@@ -5,6 +5,7 @@
 //! them. It must not format or write output files.
 
 mod aggregate;
+pub mod groups;
 use aggregate::{ByMerchant, adjustments_by_merchant, aggregate, row_totals};
 pub mod carry;
 pub mod link;
@@ -23,6 +24,7 @@ use crate::ingest::{Merchants, Reject};
 use crate::ledger::{self, DayTotals, MerchantInput, MerchantState, Row, RowNote, Span};
 use crate::money;
 use crate::state::PriorState;
+pub use groups::Groups;
 pub use link::Linked;
 pub use parse::{Input, Parsed, TxnFile};
 
@@ -42,6 +44,9 @@ pub struct Plan<'a> {
     /// Whether rows keep their `terminal_id`, which only the detail files
     /// show.
     pub terminal_ids: bool,
+    /// Whether the journal posts each transaction (`--detail`) rather than
+    /// groups of them.
+    pub journal_per_transaction: bool,
 }
 
 /// Rows read, accepted and rejected in one input file.
@@ -76,6 +81,9 @@ pub struct Settled {
     pub rows: Vec<Vec<Row>>,
     /// The ledger's note for each row, in the same places as `rows`.
     pub notes: Vec<Vec<RowNote>>,
+    /// The accepted transactions summed per (merchant, business date,
+    /// posting group): the journal's figures.
+    pub groups: Groups,
     /// Rejected transaction rows in file order, then adjustment rows.
     pub rejects: Vec<Reject>,
     pub span: Option<Span>,
@@ -217,8 +225,25 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
     };
 
     let merchant_count = plan.merchants.len();
+    let groups = times
+        .time("groups", || {
+            Groups::of(
+                &parsed,
+                &linked,
+                merchant_count,
+                plan.journal_per_transaction,
+            )
+        })
+        .map_err(|overflow| {
+            too_large(
+                plan,
+                overflow.merchant,
+                "a posting group of business date",
+                overflow.day,
+            )
+        })?;
     let (days, purchased) = times
-        .time("aggregate", || aggregate(&parsed, &linked, merchant_count))
+        .time("aggregate", || aggregate(&groups, merchant_count))
         .map_err(|overflow| {
             too_large(
                 plan,
@@ -329,6 +354,7 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
         linked,
         rows,
         notes,
+        groups,
         rejects,
         span,
         start,

@@ -1,15 +1,16 @@
 //! The accepted transactions of a run summed per (merchant, business date,
 //! posting group): the figures behind the journal's purchase, fee, void and
-//! refund postings (docs/JOURNAL.md).
+//! refund postings (docs/JOURNAL.md), which `aggregate` rolls up into each
+//! settlement row's totals.
 //!
 //! This module only groups what linking decided (fees, voids, categories);
 //! it must not decide a rule.
 
 use rayon::prelude::*;
 
+use super::{Linked, Parsed};
 use crate::calendar::Day;
 use crate::ingest::txn::{Card, Kind};
-use crate::pipeline::{Linked, Parsed};
 use crate::split;
 
 /// Rows of one grouping chunk; chunks run in parallel.
@@ -89,12 +90,17 @@ pub struct Sums {
     pub fee_fen: i64,
 }
 
-/// One group as a chunk closes it: 32 bytes.
+/// The `row` of a group of many rows; a per-transaction group holds its
+/// row's index instead.
+pub const MANY_ROWS: u32 = u32::MAX;
+
+/// One group as a chunk closes it: 40 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Open {
     merchant: u32,
     day: Day,
     slot: Slot,
+    row: u32,
     sums: Sums,
 }
 
@@ -103,6 +109,7 @@ impl Open {
         merchant: u32::MAX,
         day: 0,
         slot: Slot(u32::MAX),
+        row: MANY_ROWS,
         sums: Sums {
             count: 0,
             amount_fen: 0,
@@ -132,6 +139,7 @@ impl Open {
             merchant: txn.merchant,
             day: txn.business_day,
             slot,
+            row: MANY_ROWS,
             sums: Sums {
                 count: 1,
                 amount_fen,
@@ -141,7 +149,8 @@ impl Open {
     }
 
     fn same_key(&self, other: &Open) -> bool {
-        self.merchant == other.merchant && self.day == other.day && self.slot == other.slot
+        (self.merchant, self.day, self.slot, self.row)
+            == (other.merchant, other.day, other.slot, other.row)
     }
 }
 
@@ -152,10 +161,14 @@ pub struct GroupOverflow {
     pub day: Day,
 }
 
-/// Every merchant's posting groups, by business date then slot, stored
+/// One posting group: its business date, slot, row (`MANY_ROWS`, or the
+/// one transaction of a per-transaction group) and sums.
+pub type Entry = (Day, Slot, u32, Sums);
+
+/// Every merchant's posting groups, by business date, slot and row, stored
 /// flat with one offset per merchant.
 pub struct Groups {
-    entries: Vec<(Day, Slot, Sums)>,
+    entries: Vec<Entry>,
     offsets: Vec<usize>,
 }
 
@@ -166,10 +179,14 @@ impl Groups {
     /// order is nearly date order). The closed groups are then sorted by
     /// merchant, date and slot and merged. The sums are integer sums, so
     /// neither chunking nor thread count changes them.
+    ///
+    /// With `per_transaction` (`--detail`), every accepted row is a group
+    /// of its own, so that the journal posts each transaction.
     pub fn of(
         parsed: &Parsed,
         linked: &Linked,
         merchant_count: usize,
+        per_transaction: bool,
     ) -> Result<Groups, GroupOverflow> {
         let rows = parsed.txns.len();
         let chunk_rows = rows
@@ -184,15 +201,34 @@ impl Groups {
                 || vec![Open::NONE; table_len],
                 |open, chunk| {
                     let range = chunk * chunk_rows..((chunk + 1) * chunk_rows).min(rows);
-                    close_groups(parsed, linked, range, open)
+                    if per_transaction {
+                        range
+                            .filter(|&index| linked.accepted(index))
+                            .map(|index| Open {
+                                row: index as u32,
+                                ..Open::of_row(parsed, linked, index)
+                            })
+                            .collect()
+                    } else {
+                        close_groups(parsed, linked, range, open)
+                    }
                 },
             )
             .collect();
         merge(closed, merchant_count)
     }
 
-    /// A merchant's groups, by business date then slot.
-    pub fn of_merchant(&self, merchant: u32) -> &[(Day, Slot, Sums)] {
+    /// Groups of all merchants.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A merchant's groups, by business date, slot and row.
+    pub fn of_merchant(&self, merchant: u32) -> &[Entry] {
         &self.entries[self.offsets[merchant as usize]..self.offsets[merchant as usize + 1]]
     }
 }
@@ -261,8 +297,8 @@ fn merge(closed: Vec<Vec<Open>>, merchant_count: usize) -> Result<Groups, GroupO
     let slices = split::by_lengths(&mut sorted, offsets.windows(2).map(|w| w[1] - w[0]));
     slices
         .into_par_iter()
-        .for_each(|groups| groups.sort_unstable_by_key(|group| (group.day, group.slot)));
-    let mut entries: Vec<(Day, Slot, Sums)> = Vec::with_capacity(sorted.len());
+        .for_each(|groups| groups.sort_unstable_by_key(|group| (group.day, group.slot, group.row)));
+    let mut entries: Vec<Entry> = Vec::with_capacity(sorted.len());
     let mut merchant_offsets = Vec::with_capacity(merchant_count + 1);
     merchant_offsets.push(0);
     for m in 0..merchant_count {
@@ -270,8 +306,10 @@ fn merge(closed: Vec<Vec<Open>>, merchant_count: usize) -> Result<Groups, GroupO
         for group in &sorted[offsets[m]..offsets[m + 1]] {
             let len = entries.len();
             match entries.last_mut() {
-                Some((day, slot, sums))
-                    if len > merchant_start && *day == group.day && *slot == group.slot =>
+                Some((day, slot, row, sums))
+                    if len > merchant_start
+                        && (*day, *slot, *row) == (group.day, group.slot, group.row)
+                        && group.row == MANY_ROWS =>
                 {
                     let overflow = GroupOverflow {
                         merchant: m as u32,
@@ -285,7 +323,7 @@ fn merge(closed: Vec<Vec<Open>>, merchant_count: usize) -> Result<Groups, GroupO
                         .checked_add(group.sums.fee_fen)
                         .ok_or(overflow)?;
                 }
-                _ => entries.push((group.day, group.slot, group.sums)),
+                _ => entries.push((group.day, group.slot, group.row, group.sums)),
             }
         }
         merchant_offsets.push(entries.len());
@@ -386,13 +424,16 @@ mod tests {
             assert_eq!(
                 groups.of_merchant(0),
                 &[
-                    (5, debit, sums(2, 400, 4)),
-                    (5, credit, sums(1, 200, 4)),
-                    (6, debit, sums(1, 50, 0)),
+                    (5, debit, MANY_ROWS, sums(2, 400, 4)),
+                    (5, credit, MANY_ROWS, sums(1, 200, 4)),
+                    (6, debit, MANY_ROWS, sums(1, 50, 0)),
                 ],
                 "{chunk_rows} rows a chunk, {table_len} slots"
             );
-            assert_eq!(groups.of_merchant(1), &[(5, debit, sums(1, 70, 1))]);
+            assert_eq!(
+                groups.of_merchant(1),
+                &[(5, debit, MANY_ROWS, sums(1, 70, 1))]
+            );
         }
     }
 }
