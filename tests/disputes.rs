@@ -172,7 +172,7 @@ fn the_dispute_trail_reproduces_both_runs_and_gives_back_what_was_taken() {
         .filter(|((_, merchant), _)| merchant == BAKERY)
         .map(|(_, r)| fen(&r["deposit_held"]))
         .sum();
-    assert_eq!(held, 251_07);
+    assert_eq!(held, fen("251.07"));
     let forfeit = row(&one, "2026-12-07", BAKERY);
     assert_eq!(forfeit["deposit_forfeited"], "251.07");
     assert_eq!(forfeit["payout"], "85.68", "a forfeit row holds nothing");
