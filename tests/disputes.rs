@@ -3,8 +3,8 @@
 //! deactivation fee by mistake and forfeits a deposit; run 2, started with
 //! `--state-in` run 1, gives both back by adjustments. Both runs must
 //! reproduce `fixtures/disputes/expected/run1/` and `expected/run2/` byte
-//! for byte, and the hand-worked figures of the story are asserted from the
-//! settlement files.
+//! for byte (journals included), and the hand-worked figures of the story
+//! are asserted from the settlement files and the journals.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -246,6 +246,56 @@ fn the_dispute_trail_reproduces_both_runs_and_gives_back_what_was_taken() {
             ),
         ]
     );
+
+    // The journals explain the same story posting by posting (docs/JOURNAL.md).
+    let posting = |dir: &Path, date: &str, merchant: &str, kind: &str| {
+        records(&published(dir)[&format!("journal-{date}.csv")])
+            .into_iter()
+            .find(|p| p["merchant_id"] == merchant && p["kind"] == kind)
+            .unwrap_or_else(|| panic!("a {kind} posting for {merchant} on {date}"))
+    };
+    let fee = posting(&run1, "2026-12-06", SHOP, "deactivation_fee");
+    assert_eq!(fee["amount"], "-199.00");
+    assert_eq!(
+        fee["source"],
+        "activated_on=2026-12-04;deactivated_on=2026-12-05;days=1;return_window_days=30;purchases_seen=yes"
+    );
+    assert_eq!(
+        posting(&run1, "2026-12-06", SHOP, "carried_out")["amount"],
+        "199.00"
+    );
+    let waived = posting(&run1, "2026-12-05", FLORIST, "deactivation_fee_waived");
+    assert_eq!(waived["amount"], "0.00");
+    assert!(waived["source"].ends_with(";days=0;return_window_days=30;purchases_seen=no"));
+    let forfeit = posting(&run1, "2026-12-07", BAKERY, "deposit_forfeit");
+    assert_eq!(forfeit["amount"], "251.07", "a memo of what was held");
+    assert_eq!(
+        forfeit["source"],
+        "deposit=299.00;window=2026-12-04..2026-12-06;target=30000.00;volume=338.00"
+    );
+    assert_eq!(
+        posting(&run2, "2026-12-08", SHOP, "carried_in")["source"],
+        "from=state"
+    );
+    for (merchant, adj_id, amount, reason) in [
+        (
+            SHOP,
+            "ADJ-20261208-001",
+            "199.00",
+            "deactivation fee taken by mistake: ",
+        ),
+        (
+            BAKERY,
+            "ADJ-20261208-002",
+            "251.07",
+            "deposit forfeited in error: ",
+        ),
+    ] {
+        let adjustment = posting(&run2, "2026-12-08", merchant, "adjustment");
+        assert_eq!(adjustment["amount"], amount);
+        assert_eq!(adjustment["source"], format!("adj_id={adj_id}"));
+        assert!(adjustment["detail"].starts_with(reason), "{adjustment:?}");
+    }
 
     // What the shop owes: 199.00 after run 1, nothing after run 2.
     let receivables = |dir: &Path| -> String {
