@@ -5,7 +5,8 @@
 //! `pipeline` links and aggregates them in parallel; `ledger` settles each
 //! merchant; `state` stores what a run carries to the next (merchant
 //! states and the id index); `output` writes and publishes the files; `run`
-//! ties them together for the command line.
+//! ties them together for the command line; `statement` reads published
+//! runs back into a merchant's statement.
 #![deny(unsafe_code)]
 
 pub mod bench;
@@ -21,6 +22,7 @@ pub mod pipeline;
 pub mod run;
 pub mod split;
 pub mod state;
+pub mod statement;
 pub mod verify;
 
 pub use error::{Error, Result};
