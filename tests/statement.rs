@@ -256,7 +256,11 @@ fn csv_statement_of_one_date_and_of_a_known_merchant_without_rows() {
     let csv = read(dir.path(), "d.csv");
     let postings: Vec<&str> = csv.lines().filter(|l| l.starts_with("posting,")).collect();
     assert_eq!(postings.len(), 5);
-    assert!(postings.iter().all(|l| l.starts_with("posting,2026-11-03,M1,")));
+    assert!(
+        postings
+            .iter()
+            .all(|l| l.starts_with("posting,2026-11-03,M1,"))
+    );
     assert!(csv.contains("period_total,,M1,,payout,149.75,,,,,,from=2026-11-03;to=2026-11-03,\n"));
 
     // M3 is in state/merchants.csv but has no row: an empty statement.
@@ -295,20 +299,43 @@ fn bad_inputs_exit_2_with_a_sentence_and_write_nothing() {
     );
     assert_refused(
         cwd,
-        &["run", "--merchant", "M1", "--from", "2026-11-01", "--out", "s.html"],
+        &[
+            "run",
+            "--merchant",
+            "M1",
+            "--from",
+            "2026-11-01",
+            "--out",
+            "s.html",
+        ],
         "s.html",
         "--from 2026-11-01 is outside the settlement dates of the runs (2026-11-02..2026-11-04)",
     );
     assert_refused(
         cwd,
-        &["run", "--merchant", "M1", "--to", "2026-11-05", "--out", "s.csv"],
+        &[
+            "run",
+            "--merchant",
+            "M1",
+            "--to",
+            "2026-11-05",
+            "--out",
+            "s.csv",
+        ],
         "s.csv",
         "--to 2026-11-05 is outside the settlement dates",
     );
     assert_refused(
         cwd,
         &[
-            "run", "--merchant", "M1", "--from", "2026-11-04", "--to", "2026-11-03", "--out",
+            "run",
+            "--merchant",
+            "M1",
+            "--from",
+            "2026-11-04",
+            "--to",
+            "2026-11-03",
+            "--out",
             "s.csv",
         ],
         "s.csv",
@@ -357,7 +384,9 @@ fn daily_runs(cwd: &Path) {
         "2026-11-01",
         &[DayFiles {
             date: "2026-11-02",
-            settlement: &["2026-11-02,M1,1,400.00,0.00,1.96,0.00,0.00,398.04,299.00,0.00,0.00,0.00,99.04,0.00"],
+            settlement: &[
+                "2026-11-02,M1,1,400.00,0.00,1.96,0.00,0.00,398.04,299.00,0.00,0.00,0.00,99.04,0.00",
+            ],
             journal: &[
                 "2026-11-02,M1,1,purchase,400.00,general,credit,0.0049,,1,,purchase",
                 "2026-11-02,M1,2,fee,-1.96,general,credit,0.0049,no,1,,fee",
@@ -373,7 +402,9 @@ fn daily_runs(cwd: &Path) {
         "2026-11-02",
         &[DayFiles {
             date: "2026-11-03",
-            settlement: &["2026-11-03,M1,1,100.00,0.00,0.38,0.00,0.00,99.62,0.00,0.00,0.00,0.00,99.62,0.00"],
+            settlement: &[
+                "2026-11-03,M1,1,100.00,0.00,0.38,0.00,0.00,99.62,0.00,0.00,0.00,0.00,99.62,0.00",
+            ],
             journal: &[
                 "2026-11-03,M1,1,purchase,100.00,general,debit,0.0038,,1,,purchase",
                 "2026-11-03,M1,2,fee,-0.38,general,debit,0.0038,no,1,,fee",
@@ -402,12 +433,24 @@ fn a_chain_of_daily_runs_gives_one_statement_and_gaps_are_refused() {
     // 11-03 is business date 11-02 (lag 1): 3 days left.
     let (code, _, stderr) = statement(
         cwd,
-        &["day1", "day2", "--merchant", "M1", "--lang", "en", "--out", "c.html"],
+        &[
+            "day1",
+            "day2",
+            "--merchant",
+            "M1",
+            "--lang",
+            "en",
+            "--out",
+            "c.html",
+        ],
     );
     assert_eq!(code, 0, "stderr: {stderr}");
     let html = read(cwd, "c.html");
     assert!(html.contains("Being collected"), "status");
-    assert!(html.contains("<dt>Days left in the window</dt><dd>3"), "days left");
+    assert!(
+        html.contains("<dt>Days left in the window</dt><dd>3"),
+        "days left"
+    );
     assert!(html.contains("<dt>Volume reached</dt><dd>400.00</dd>"));
     assert!(html.contains("<dt>Released at net volume of</dt><dd>1,000.00</dd>"));
 
@@ -435,18 +478,41 @@ fn html_has_the_labels_of_each_language_and_escapes_reasons() {
     let (code, _, stderr) = statement(cwd, &["run", "--merchant", "M1", "--out", "zh.html"]);
     assert_eq!(code, 0, "stderr: {stderr}");
     let zh = read(cwd, "zh.html");
-    for label in ["商户对账单", "期间汇总", "押金情况", "注销扣费", "结算付款", "<html lang=\"zh-CN\">"] {
+    for label in [
+        "商户对账单",
+        "期间汇总",
+        "押金情况",
+        "注销扣费",
+        "结算付款",
+        "<html lang=\"zh-CN\">",
+    ] {
         assert!(zh.contains(label), "zh page lacks {label}");
     }
     assert!(zh.contains("<meta name=\"viewport\""));
     assert!(zh.contains("@media print"));
     assert!(!zh.contains("<script"), "a reason must not become markup");
-    assert!(!zh.contains("http://") && !zh.contains("https://"), "no network");
-    assert!(zh.contains("device returned &lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; checked"));
+    assert!(
+        !zh.contains("http://") && !zh.contains("https://"),
+        "no network"
+    );
+    assert!(
+        zh.contains("device returned &lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; checked")
+    );
     // Thousands separators, exact.
     assert!(zh.contains("1,293.22") && zh.contains("1,442.97"));
 
-    let (code, _, stderr) = statement(cwd, &["run", "--merchant", "M1", "--lang", "en", "--out", "en.html"]);
+    let (code, _, stderr) = statement(
+        cwd,
+        &[
+            "run",
+            "--merchant",
+            "M1",
+            "--lang",
+            "en",
+            "--out",
+            "en.html",
+        ],
+    );
     assert_eq!(code, 0, "stderr: {stderr}");
     let en = read(cwd, "en.html");
     for label in [
@@ -465,14 +531,29 @@ fn html_has_the_labels_of_each_language_and_escapes_reasons() {
     // reason side by side.
     let fix = en.find("<div class=\"fix\">").expect("a correction block");
     let block = &en[fix..fix + 600];
-    assert!(block.contains("Deactivation fee -199.00 · 2026-11-03"), "{block}");
+    assert!(block.contains("Charged · 2026-11-03"), "{block}");
+    assert!(
+        block.contains("Deactivation fee <b class=\"neg\">-199.00</b>"),
+        "{block}"
+    );
     assert!(block.contains("199.00"), "{block}");
     assert!(block.contains("Wrongful fee given back"), "{block}");
     // The deposit came back in the final settlement.
     assert!(en.contains("Released") && en.contains("Deactivated on 2026-11-02"));
 
     // The waiver of M4, and why.
-    let (code, _, stderr) = statement(cwd, &["run", "--merchant", "M4", "--lang", "en", "--out", "m4.html"]);
+    let (code, _, stderr) = statement(
+        cwd,
+        &[
+            "run",
+            "--merchant",
+            "M4",
+            "--lang",
+            "en",
+            "--out",
+            "m4.html",
+        ],
+    );
     assert_eq!(code, 0, "stderr: {stderr}");
     let m4 = read(cwd, "m4.html");
     assert!(m4.contains("Fee waived"));
@@ -540,7 +621,24 @@ fn chromium_renders_the_page_on_desktop_and_phone_widths() {
     // Kept under target/ so that a person can look at them.
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("statement-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let html = cwd.join("m1.html").canonicalize().unwrap();
-    screenshot(&browser, &html, &shots.join("desktop.png"), 900, 2000);
-    screenshot(&browser, &html, &shots.join("phone.png"), 390, 1600);
+    let html = shots.join("m1-zh.html");
+    std::fs::copy(cwd.join("m1.html"), &html).unwrap();
+    screenshot(&browser, &html, &shots.join("desktop-zh.png"), 900, 2000);
+    screenshot(&browser, &html, &shots.join("phone-zh.png"), 390, 1600);
+    let (code, _, stderr) = statement(
+        cwd,
+        &[
+            "run",
+            "--merchant",
+            "M1",
+            "--lang",
+            "en",
+            "--out",
+            "en.html",
+        ],
+    );
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let html = shots.join("m1-en.html");
+    std::fs::copy(cwd.join("en.html"), &html).unwrap();
+    screenshot(&browser, &html, &shots.join("desktop-en.png"), 900, 2000);
 }

@@ -86,7 +86,8 @@ pub enum DepositOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DepositStory {
     pub deposit_fen: Option<i64>,
-    /// Held after the last hold (0 once released or forfeited).
+    /// Held in total by the holds (what a release returns or a forfeit
+    /// keeps).
     pub held_fen: i64,
     pub target_fen: Option<i64>,
     pub window: Option<(Day, Day)>,
@@ -168,7 +169,9 @@ fn output_format(out: &Path) -> Result<Format> {
 /// Reads the runs and computes the statement, writing nothing.
 pub fn build(options: &StatementOptions) -> Result<Statement> {
     if options.runs.is_empty() {
-        return Err(Error::Usage("statement needs at least one run folder".into()));
+        return Err(Error::Usage(
+            "statement needs at least one run folder".into(),
+        ));
     }
     let mut runs = options
         .runs
@@ -304,7 +307,6 @@ fn deposit_story(postings: &[&Posting], last_business_day: Day) -> Option<Deposi
                 s.held_fen = source_fen(posting, "held").unwrap_or(s.held_fen);
             }
             Kind::DepositRelease | Kind::DepositReleaseFinal => {
-                s.held_fen = 0;
                 s.outcome = DepositOutcome::Released {
                     date: posting.date,
                     amount_fen: posting.amount_fen,
@@ -313,7 +315,6 @@ fn deposit_story(postings: &[&Posting], last_business_day: Day) -> Option<Deposi
                 };
             }
             Kind::DepositForfeit => {
-                s.held_fen = 0;
                 s.outcome = DepositOutcome::Forfeited {
                     date: posting.date,
                     amount_fen: posting.amount_fen,
@@ -333,12 +334,10 @@ fn deposit_story(postings: &[&Posting], last_business_day: Day) -> Option<Deposi
 }
 
 fn deactivation_story(postings: &[&Posting]) -> Option<DeactivationStory> {
-    let posting = postings.iter().rev().find(|p| {
-        matches!(
-            p.kind,
-            Kind::DeactivationFee | Kind::DeactivationFeeWaived
-        )
-    })?;
+    let posting = postings
+        .iter()
+        .rev()
+        .find(|p| matches!(p.kind, Kind::DeactivationFee | Kind::DeactivationFeeWaived))?;
     let text = |key: &str| posting.source_value(key).map(str::to_string);
     Some(DeactivationStory {
         date: posting.date,

@@ -7,7 +7,6 @@
 //! anything for people (that is `statement` and `render`), and it never
 //! writes.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::calendar::{self, Day};
@@ -410,7 +409,10 @@ fn count(path: &Path, line: u64, text: &[u8]) -> Result<u64> {
         .ok_or_else(|| {
             Error::input(
                 path.display().to_string(),
-                format!("line {line}: {:?} is not a count", String::from_utf8_lossy(text)),
+                format!(
+                    "line {line}: {:?} is not a count",
+                    String::from_utf8_lossy(text)
+                ),
             )
         })
 }
@@ -450,7 +452,10 @@ fn read_postings(path: &Path, date: Day, merchant: &str) -> Result<Vec<Posting>>
     let mut record = Record::default();
     let mut postings = Vec::new();
     let bad = |line: u64, problem: &str| {
-        Error::input(path.display().to_string(), format!("line {line}: {problem}"))
+        Error::input(
+            path.display().to_string(),
+            format!("line {line}: {problem}"),
+        )
     };
     while tokenizer.next_record(&mut record) {
         if record.field_count() < 2 || record.field(1) != merchant.as_bytes() {
@@ -569,9 +574,4 @@ pub fn owned_dates(runs: &[RunFolder], lag: i32) -> Option<(Day, Day)> {
     let first = runs.first()?;
     let last = runs.last()?;
     Some((first.start + lag, last.horizon + lag))
-}
-
-/// Days by date, for lookups.
-pub fn by_date(days: &[MerchantDay]) -> BTreeMap<Day, &MerchantDay> {
-    days.iter().map(|d| (d.date, d)).collect()
 }

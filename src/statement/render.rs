@@ -107,15 +107,44 @@ fn particulars(posting: &Posting, lang: Lang) -> Vec<String> {
         });
     }
     if !posting.rate.is_empty() {
-        parts.push(format!("{} {}", label(lang, "rate"), percent(&posting.rate)));
+        parts.push(format!(
+            "{} {}",
+            label(lang, "rate"),
+            percent(&posting.rate)
+        ));
     }
     if posting.capped == "yes" {
         parts.push(label(lang, "capped"));
     }
-    if parts.is_empty() && !posting.source.is_empty() && posting.kind != Kind::Adjustment {
-        parts.push(posting.source.replace(';', " · "));
+    if parts.is_empty() {
+        parts.extend(source_words(posting, lang));
     }
     parts
+}
+
+/// The `source` pairs of a posting as `label value` words: amounts with
+/// thousands separators, a window `FIRST..LAST` as `FIRST – LAST`, a flag
+/// as yes/no. Keys without a label are shown as written.
+fn source_words(posting: &Posting, lang: Lang) -> Vec<String> {
+    posting
+        .source
+        .split(';')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| *key != "adj_id" || posting.kind == Kind::Adjustment)
+        .map(|(key, value)| {
+            let name = label(lang, &format!("source_{key}"));
+            let value = match key {
+                "deposit" | "held" | "target" | "volume" => {
+                    money::parse_amount_fen(value.as_bytes(), true)
+                        .map_or_else(|_| value.to_string(), |fen| grouped(i128::from(fen)))
+                }
+                "window" => value.replace("..", " – "),
+                "purchases_seen" => label(lang, value),
+                _ => value.to_string(),
+            };
+            format!("{name} {value}")
+        })
+        .collect()
 }
 
 fn amount_class(posting: &Posting) -> &'static str {
@@ -142,13 +171,19 @@ fn posting_view(statement: &Statement, posting: &Posting, lang: Lang) -> Value {
                 "reason": posting.detail,
             })
         });
+    // The payout section shows the settlement columns (money paid, a
+    // shortfall carried as a negative), not the postings' balancing signs.
+    let (shown_fen, class) = match posting.kind {
+        Kind::Payout | Kind::CarriedOut => (-posting.amount_fen, "out"),
+        _ => (posting.amount_fen, amount_class(posting)),
+    };
     json!({
         "item": label(lang, &format!("kind_{}", posting.kind.code())),
         "code": posting.kind.code(),
         "particulars": particulars(posting, lang),
         "detail": posting.detail,
-        "amount": grouped(i128::from(posting.amount_fen)),
-        "class": amount_class(posting),
+        "amount": grouped(i128::from(shown_fen)),
+        "class": class,
         "correction": correction,
     })
 }
@@ -201,7 +236,9 @@ fn deposit_view(story: &DepositStory, statement: &Statement, lang: Lang) -> Valu
             (
                 label(lang, "released"),
                 "ok",
-                Some(json!({"date": date(*day), "amount": grouped(i128::from(*amount_fen)), "why": why})),
+                Some(
+                    json!({"date": date(*day), "amount": grouped(i128::from(*amount_fen)), "why": why}),
+                ),
             )
         }
         DepositOutcome::Forfeited {
