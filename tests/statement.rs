@@ -642,3 +642,121 @@ fn chromium_renders_the_page_on_desktop_and_phone_widths() {
     std::fs::copy(cwd.join("en.html"), &html).unwrap();
     screenshot(&browser, &html, &shots.join("desktop-en.png"), 900, 2000);
 }
+
+/// Two daily runs of the engine itself, the second with `--state-in` the
+/// first. M1 (deposit 299.00, 1,000.00 of volume within 5 days):
+/// 11-01 a dining purchase of 400.00 by credit card (fee 1.96): settled
+/// 11-02, the deposit held whole, payout 400.00 − 1.96 − 299.00 = 99.04.
+/// 11-02 a general purchase of 700.00 by debit card (fee 2.66): volume
+/// 1,100.00 reaches 1,000.00, the 299.00 comes back in the settlement of
+/// 11-03: payout 700.00 − 2.66 + 299.00 = 996.34.
+fn real_daily_runs() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let merchants = ["M1,5812,2026-11-01,299.00,", "M2,5999,2026-11-01,0.00,"];
+    let day1 = Case::new(
+        &Cfg::deposit_small(),
+        &merchants,
+        &[
+            "A1,M1,2026-11-01 10:00:00,purchase,400.00,credit,,",
+            "A2,M2,2026-11-01 11:00:00,purchase,20.00,debit,,",
+        ],
+    )
+    .out("day1")
+    .run()
+    .ok();
+    day1.assert_row(
+        "2026-11-02",
+        "M1",
+        "1 400.00 0.00 1.96 0.00 0.00 398.04 299.00 0.00 0.00 0.00 99.04 0.00",
+    );
+    let first = day1.dir.path().join("day1");
+    let day2 = Case::new(
+        &Cfg::deposit_small(),
+        &merchants,
+        &["B1,M1,2026-11-02 10:00:00,purchase,700.00,debit,,5999"],
+    )
+    .out("day2")
+    .args(&["--state-in", first.to_str().unwrap()])
+    .run()
+    .ok();
+    day2.assert_row(
+        "2026-11-03",
+        "M1",
+        "1 700.00 0.00 2.66 0.00 0.00 697.34 0.00 299.00 0.00 0.00 996.34 0.00",
+    );
+    let second = day2.dir.path().join("day2");
+    // Both runs in one folder, so that the statement names them simply.
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to) in [(&first, "day1"), (&second, "day2")] {
+        let status = std::process::Command::new("cp")
+            .args([
+                "-r",
+                from.to_str().unwrap(),
+                dir.path().join(to).to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let (d1, d2) = (dir.path().join("day1"), dir.path().join("day2"));
+    (dir, d1, d2)
+}
+
+#[test]
+fn a_chain_of_real_daily_runs_gives_one_statement() {
+    let (dir, day1, _) = real_daily_runs();
+    if !day1.join("journal-2026-11-02.csv").exists() {
+        println!("skipped: this settle run writes no journal yet");
+        return;
+    }
+    let cwd = dir.path();
+    let (code, _, stderr) = statement(
+        cwd,
+        &["day2", "day1", "--merchant", "M1", "--out", "m1.csv"],
+    );
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let csv = read(cwd, "m1.csv");
+    for line in [
+        "day_total,2026-11-02,M1,,purchases,400.00,,,,,,,\n",
+        "day_total,2026-11-02,M1,,fees,1.96,,,,,,,\n",
+        "day_total,2026-11-02,M1,,deposit_held,299.00,,,,,,,\n",
+        "day_total,2026-11-02,M1,,payout,99.04,,,,,,,\n",
+        "day_total,2026-11-03,M1,,purchases,700.00,,,,,,,\n",
+        "day_total,2026-11-03,M1,,fees,2.66,,,,,,,\n",
+        "day_total,2026-11-03,M1,,deposit_released,299.00,,,,,,,\n",
+        "day_total,2026-11-03,M1,,payout,996.34,,,,,,,\n",
+        "period_total,,M1,,payout,1095.38,,,,,,from=2026-11-02;to=2026-11-03,\n",
+    ] {
+        assert!(csv.contains(line), "{line:?} not in\n{csv}");
+    }
+    assert!(csv.contains("posting,2026-11-02,M1,1,purchase,400.00,dining,credit,0.0049,,1,"));
+    assert!(csv.contains("posting,2026-11-03,M1,1,purchase,700.00,general,debit,0.0038,,1,"));
+
+    // The deposit's story: released for volume reached on 11-02, decided
+    // in the settlement of 11-03.
+    let (code, _, stderr) = statement(
+        cwd,
+        &[
+            "day1",
+            "day2",
+            "--merchant",
+            "M1",
+            "--lang",
+            "en",
+            "--out",
+            "m1.html",
+        ],
+    );
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let html = read(cwd, "m1.html");
+    assert!(html.contains("<dt>Decided in the settlement of</dt><dd>2026-11-03 · 299.00</dd>"));
+    assert!(html.contains("Volume reached on 2026-11-02"));
+    assert!(
+        html.contains("<dt>Volume reached</dt><dd>1,100.00</dd>"),
+        "volume"
+    );
+
+    // The first day alone, from the first run alone.
+    let (code, _, stderr) = statement(cwd, &["day1", "--merchant", "M2", "--out", "m2.csv"]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(read(cwd, "m2.csv").contains("period_total,,M2,,purchases,20.00,"));
+}
