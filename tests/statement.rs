@@ -760,3 +760,35 @@ fn a_chain_of_real_daily_runs_gives_one_statement() {
     assert_eq!(code, 0, "stderr: {stderr}");
     assert!(read(cwd, "m2.csv").contains("period_total,,M2,,purchases,20.00,"));
 }
+
+#[test]
+fn help_describes_the_statement_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = exec_str(dir.path(), &["--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("  statement "),
+        "settle --help lists statement: {out}"
+    );
+    let (code, out, err) = exec_str(dir.path(), &["statement", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    for flag in [
+        "RUN_DIR",
+        "--merchant",
+        "--from",
+        "--to",
+        "--lang",
+        "--out",
+        ".html",
+        ".csv",
+    ] {
+        assert!(
+            out.contains(flag),
+            "settle statement --help mentions {flag}: {out}"
+        );
+    }
+    // A missing --merchant is a usage error of clap: exit 2, nothing written.
+    let (code, _, _) = exec_str(dir.path(), &["statement", "run", "--out", "x.html"]);
+    assert_eq!(code, 2);
+    assert!(!dir.path().join("x.html").exists());
+}

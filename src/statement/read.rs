@@ -459,7 +459,11 @@ fn read_postings(path: &Path, date: Day, merchant: &str) -> Result<Vec<Posting>>
     };
     while tokenizer.next_record(&mut record) {
         if record.field_count() < 2 || record.field(1) != merchant.as_bytes() {
-            continue;
+            // Lines are sorted by merchant_id: the merchant's are together.
+            if postings.is_empty() {
+                continue;
+            }
+            break;
         }
         let line = record.lines_before + 2;
         if record.field_count() != JOURNAL_FIELDS {
