@@ -171,7 +171,7 @@ fn ledger_bench(c: &mut Criterion) {
                 adjustments: &[],
                 purchased_in_run: true,
             };
-            let (rows, _) =
+            let (rows, _, _) =
                 ledger::settle_merchant(&input, &data.settings, Some(span)).expect("amounts fit");
             assert!(rows.len() >= 30);
             black_box(rows.len())

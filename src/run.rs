@@ -8,6 +8,7 @@ use crate::config::{self, limits};
 use crate::error::{Error, Result};
 use crate::ingest::stream::{Stream, StreamDigest};
 use crate::ingest::{Source, adjustments, header, merchants, txn};
+use crate::journal::Groups;
 use crate::output::{self, control::InputFile, control::sha256_hex};
 use crate::pipeline::stats::{self, RunStats, StageTimes};
 use crate::pipeline::{self, Input, Plan, Totals, TxnFile};
@@ -222,6 +223,18 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     let mut settled = pool.install(|| pipeline::settle(&plan, ingested))?;
     let state_files =
         pipeline::carry::state_files(&settled, &merchants, &settings, &index.segments);
+    // The journal's groups are summed from the rows, which are freed next.
+    let journal_groups = times
+        .time("journal-groups", || {
+            pool.install(|| Groups::of(&settled.parsed, &settled.linked, merchants.len()))
+        })
+        .map_err(|overflow| {
+            Error::Conservation(format!(
+                "merchant {}: a journal group of business date {} does not fit 64-bit fen",
+                merchants.get(overflow.merchant).id,
+                calendar::format_date(overflow.day)
+            ))
+        })?;
     if !options.detail {
         settled.drop_transactions();
     }
@@ -284,7 +297,16 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         run_stats.to_json()
     });
     let mut written = times.time("render", || {
-        pool.install(|| output::write_outputs(&staging, &settled, &merchants, &settings, &info))
+        pool.install(|| {
+            output::write_outputs(
+                &staging,
+                &settled,
+                &journal_groups,
+                &merchants,
+                &settings,
+                &info,
+            )
+        })
     })?;
     times.time("publish", || {
         pool.install(|| {

@@ -2,7 +2,8 @@
 //! its own `control.json`: the SHA-256 of every output file, the
 //! arithmetic of every settlement row, and the conservation totals
 //! recomputed from the settlement files, and the state's index segments
-//! against the state manifest.
+//! against the state manifest, and each journal file against its
+//! settlement file (docs/JOURNAL.md).
 //!
 //! It reads only the published folder, never the inputs, so an operator can
 //! check a folder received from elsewhere.
@@ -12,6 +13,8 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::ingest::csv::{Record, Tokenizer};
+use crate::journal::{Check, JOURNAL_HEADER, PostingKind};
+use crate::ledger::Row;
 use crate::money::{self, format_fen};
 use crate::output::control::sha256_hex;
 use crate::output::csv::SETTLEMENT_HEADER;
@@ -88,6 +91,7 @@ pub fn verify(dir: &Path) -> Result<Vec<String>> {
         }
         let mut tokenizer = Tokenizer::new(&bytes, SETTLEMENT_HEADER.len());
         let mut record = Record::default();
+        let mut file_rows: Vec<(String, Row)> = Vec::new();
         while tokenizer.next_record(&mut record) {
             let line = record.lines_before + 2;
             if record.field_count() != 15 {
@@ -119,7 +123,24 @@ pub fn verify(dir: &Path) -> Result<Vec<String>> {
             first_carried_in
                 .entry(merchant.clone())
                 .or_insert(amounts[4]);
-            last_carried_out.insert(merchant, amounts[11]);
+            last_carried_out.insert(merchant.clone(), amounts[11]);
+            match std::str::from_utf8(record.field(2))
+                .ok()
+                .and_then(|text| text.parse::<u64>().ok())
+            {
+                Some(txn_count) => file_rows.push((merchant, row_of(txn_count, &amounts))),
+                None => problems.push(format!("{name} line {line}: txn_count is not a count")),
+            }
+        }
+        let journal_name = name.replacen("settlement-", "journal-", 1);
+        if !outputs.contains_key(&journal_name) {
+            problems.push(format!(
+                "{journal_name}: the journal of {name} is not listed in control.json"
+            ));
+        }
+        match std::fs::read(dir.join(&journal_name)) {
+            Ok(journal) => check_journal(&journal_name, &journal, &file_rows, &mut problems),
+            Err(e) => problems.push(format!("{journal_name}: cannot be read ({e})")),
         }
     }
 
@@ -159,6 +180,92 @@ pub fn verify(dir: &Path) -> Result<Vec<String>> {
         problems.push("control.json does not say \"balanced\": true".to_string());
     }
     Ok(problems)
+}
+
+/// A settlement row as read back, for the journal's check (amounts in the
+/// file's column order, which fit `i64` as the writer wrote them).
+fn row_of(txn_count: u64, a: &[i128; 12]) -> Row {
+    let fen = |k: usize| a[k] as i64;
+    Row {
+        txn_count,
+        purchases_fen: fen(0),
+        refunds_fen: fen(1),
+        fees_fen: fen(2),
+        adjustments_fen: fen(3),
+        carried_in_fen: fen(4),
+        proceeds_fen: fen(5),
+        deposit_held_fen: fen(6),
+        deposit_released_fen: fen(7),
+        deposit_forfeited_fen: fen(8),
+        deactivation_fee_fen: fen(9),
+        payout_fen: fen(10),
+        carried_out_fen: fen(11),
+        ..Row::default()
+    }
+}
+
+/// A journal file against its settlement file's rows (docs/JOURNAL.md):
+/// every row's postings sum to its columns and balance, each posting has
+/// its row, and `seq` counts 1, 2, 3 … inside each row.
+fn check_journal(name: &str, bytes: &[u8], rows: &[(String, Row)], problems: &mut Vec<String>) {
+    if !bytes.starts_with(JOURNAL_HEADER.as_bytes()) {
+        problems.push(format!("{name}: the header is not the journal header"));
+        return;
+    }
+    let mut checks: BTreeMap<String, (Check, u64)> = BTreeMap::new();
+    let mut tokenizer = Tokenizer::new(bytes, JOURNAL_HEADER.len());
+    let mut record = Record::default();
+    while tokenizer.next_record(&mut record) {
+        let line = record.lines_before + 2;
+        if record.field_count() != 12 {
+            problems.push(format!(
+                "{name} line {line}: {} fields, not 12",
+                record.field_count()
+            ));
+            continue;
+        }
+        let text = |k: usize| String::from_utf8_lossy(record.field(k)).into_owned();
+        let Some(kind) = PostingKind::from_code(&text(3)) else {
+            problems.push(format!("{name} line {line}: unknown kind {:?}", text(3)));
+            continue;
+        };
+        let amount = match money::parse_amount_fen(record.field(4), true) {
+            Ok(fen) => i128::from(fen),
+            Err(e) => {
+                problems.push(format!("{name} line {line}: amount {}", e.describe()));
+                continue;
+            }
+        };
+        let count = if record.field(9).is_empty() {
+            Some(0)
+        } else {
+            text(9).parse::<u64>().ok()
+        };
+        let (Some(count), Ok(seq)) = (count, text(2).parse::<u64>()) else {
+            problems.push(format!("{name} line {line}: seq or count is not a count"));
+            continue;
+        };
+        let (check, last_seq) = checks.entry(text(1)).or_default();
+        if seq != *last_seq + 1 {
+            problems.push(format!(
+                "{name} line {line}: seq {seq} follows {last_seq} for {}",
+                text(1)
+            ));
+        }
+        *last_seq = seq;
+        check.add(kind, amount, count);
+    }
+    for (merchant, row) in rows {
+        let check = checks.remove(merchant).map(|(check, _)| check);
+        if let Err(problem) = check.unwrap_or_default().against(row) {
+            problems.push(format!("{name} ({merchant}): {problem}"));
+        }
+    }
+    for merchant in checks.keys() {
+        problems.push(format!(
+            "{name} ({merchant}): postings for a merchant without a settlement row"
+        ));
+    }
 }
 
 /// The arithmetic of one settlement row (RULES.md 3.4).

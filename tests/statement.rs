@@ -704,10 +704,10 @@ fn real_daily_runs() -> (tempfile::TempDir, PathBuf, PathBuf) {
 #[test]
 fn a_chain_of_real_daily_runs_gives_one_statement() {
     let (dir, day1, _) = real_daily_runs();
-    if !day1.join("journal-2026-11-02.csv").exists() {
-        println!("skipped: this settle run writes no journal yet");
-        return;
-    }
+    assert!(
+        day1.join("journal-2026-11-02.csv").exists(),
+        "settle run writes the journal"
+    );
     let cwd = dir.path();
     let (code, _, stderr) = statement(
         cwd,
@@ -791,4 +791,81 @@ fn help_describes_the_statement_command() {
     let (code, _, _) = exec_str(dir.path(), &["statement", "run", "--out", "x.html"]);
     assert_eq!(code, 2);
     assert!(!dir.path().join("x.html").exists());
+}
+
+/// The bundled two-week run (fixtures/expected, with its journal):
+/// M822010020 was charged the 199.00 deactivation fee on 11-12 (after 240
+/// days) and given it back by adjustment ADJ-20261114-001 on 11-14, which
+/// first pays the 121.40 carried in: 199.00 − 121.40 = 77.60 paid.
+#[test]
+fn the_bundled_run_shows_a_wrongful_fee_given_back() {
+    let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/expected");
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let run = run.to_str().unwrap();
+    let (code, _, stderr) = statement(cwd, &[run, "--merchant", "M822010020", "--out", "m.csv"]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let csv = read(cwd, "m.csv");
+    let period: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("period_total,"))
+        .collect();
+    let want: Vec<String> = [
+        ("txn_count", ""),
+        ("purchases", "1489.40"),
+        ("refunds", "0.00"),
+        ("fees", "6.56"),
+        ("adjustments", "199.00"),
+        ("carried_in", "0.00"),
+        ("proceeds", "1681.84"),
+        ("deposit_held", "0.00"),
+        ("deposit_released", "0.00"),
+        ("deposit_forfeited", "0.00"),
+        ("deactivation_fee", "199.00"),
+        ("payout", "1482.84"),
+        ("carried_out", "0.00"),
+    ]
+    .iter()
+    .map(|(kind, amount)| {
+        let count = if *kind == "txn_count" { "5" } else { "" };
+        format!(
+            "period_total,,M822010020,,{kind},{amount},,,,,{count},from=2026-11-02;to=2026-11-15,"
+        )
+    })
+    .collect();
+    assert_eq!(period, want);
+    assert!(
+        csv.contains("posting,2026-11-14,M822010020,1,carried_in,-121.40,,,,,,from=2026-11-12,")
+    );
+    assert!(csv.contains("day_total,2026-11-14,M822010020,,payout,77.60,"));
+
+    let (code, _, stderr) = statement(
+        cwd,
+        &[
+            run,
+            "--merchant",
+            "M822010020",
+            "--lang",
+            "en",
+            "--out",
+            "m.html",
+        ],
+    );
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let html = read(cwd, "m.html");
+    let fix = html
+        .find("<div class=\"fix\">")
+        .expect("a correction block");
+    let block = &html[fix..fix + 700];
+    assert!(block.contains("Charged · 2026-11-12"), "{block}");
+    assert!(
+        block.contains("Deactivation fee <b class=\"neg\">-199.00</b>"),
+        "{block}"
+    );
+    assert!(
+        block.contains("deactivation fee taken by mistake"),
+        "{block}"
+    );
+    assert!(html.contains("<dt>Given back (adjustment)</dt><dd><b class=\"pos\">199.00</b> · Settlement date 2026-11-14</dd>"));
+    assert!(html.contains("<dt>Days from activation</dt><dd>240</dd>"));
 }

@@ -127,6 +127,49 @@ impl Row<i128> {
     }
 }
 
+/// The deposit rule that applied in a settlement row (RULES.md 3.5, 3.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DepositNote {
+    /// No deposit rule applied: nothing to hold, or the deposit is settled.
+    #[default]
+    None,
+    /// The hold rule applied (it may have held 0.00).
+    Hold,
+    ReleaseForVolume,
+    ReleaseAtFinal,
+    Forfeit,
+}
+
+/// Whether a row is the merchant's final settlement, and how its fee went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FinalNote {
+    #[default]
+    NotFinal,
+    FeeTaken,
+    /// Deactivated inside the return window with no purchase ever (退机).
+    FeeWaived,
+}
+
+/// Why a settlement row's deposit, deactivation and carried figures are
+/// what they are: the decisions the posting journal explains, taken here so
+/// that the journal never decides a rule again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowNote {
+    pub deposit: DepositNote,
+    /// The deposit held after this row.
+    pub held_after_fen: i64,
+    /// Net purchase volume of the deposit window at the end of the row's
+    /// business date (settlement date − lag), earlier runs included.
+    pub window_volume_fen: i64,
+    pub final_settlement: FinalNote,
+    /// Whether an accepted purchase was ever seen, as the final settlement
+    /// judged it (false in other rows).
+    pub purchases_seen: bool,
+    /// The merchant's previous settlement date in this run, where the row's
+    /// `carried_in` comes from; `None` when it comes from the starting state.
+    pub carried_from: Option<Day>,
+}
+
 /// A settlement row whose amounts do not fit `i64` fen: the run stops
 /// rather than write a wrong figure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,17 +256,20 @@ fn deposit_event(
     candidates.into_iter().min()
 }
 
-/// Settles one merchant over the run: its rows in settlement-date order and
-/// its closing state.
+/// What one merchant's settlement yields: its rows in settlement-date
+/// order, a note per row (the same order), and its closing state.
+pub type Settlement = (Vec<Row>, Vec<RowNote>, MerchantState);
+
+/// Settles one merchant over the run.
 pub fn settle_merchant(
     input: &MerchantInput,
     settings: &Settings,
     span: Option<Span>,
-) -> Result<(Vec<Row>, MerchantState), Overflow> {
+) -> Result<Settlement, Overflow> {
     let mut state = input.opening;
     state.ever_purchased |= input.purchased_in_run;
     let Some(span) = span else {
-        return Ok((Vec::new(), state));
+        return Ok((Vec::new(), Vec::new(), state));
     };
     let merchant = input.merchant;
     let lag = settings.settlement_lag_days;
@@ -252,8 +298,16 @@ pub fn settle_merchant(
     settlement_days.dedup();
 
     let mut rows = Vec::with_capacity(settlement_days.len());
+    let mut notes = Vec::with_capacity(settlement_days.len());
     let (mut day_cursor, mut adjustment_cursor) = (0, 0);
+    let window = merchant.activated_on..=window_last;
+    let mut window_volume_fen = state.window_volume_fen;
+    let mut previous_settlement: Option<Day> = None;
     for settlement_day in settlement_days {
+        let mut note = RowNote {
+            carried_from: previous_settlement,
+            ..RowNote::default()
+        };
         let mut row: Row<i128> = Row {
             settlement_day,
             merchant: input.index,
@@ -265,6 +319,9 @@ pub fn settle_merchant(
             .filter(|(day, _)| day + lag == settlement_day)
         {
             day_cursor += 1;
+            if window.contains(&(settlement_day - lag)) {
+                window_volume_fen += totals.purchases_fen - totals.refunds_fen;
+            }
             row.txn_count = totals.txn_count;
             row.purchases_fen = totals.purchases_fen;
             row.refunds_fen = totals.refunds_fen;
@@ -284,12 +341,18 @@ pub fn settle_merchant(
             + row.carried_in_fen;
         let is_final = final_day.is_some_and(|day| day + lag == settlement_day);
         match event.filter(|(day, _)| day + lag == settlement_day) {
-            Some((_, DepositEvent::ReleaseForVolume | DepositEvent::ReleaseAtFinal)) => {
+            Some((_, kind @ (DepositEvent::ReleaseForVolume | DepositEvent::ReleaseAtFinal))) => {
+                note.deposit = if kind == DepositEvent::ReleaseForVolume {
+                    DepositNote::ReleaseForVolume
+                } else {
+                    DepositNote::ReleaseAtFinal
+                };
                 row.deposit_released_fen = state.deposit_held_fen;
                 state.deposit_held_fen = 0;
                 state.deposit_status = DepositStatus::Released;
             }
             Some((_, DepositEvent::Forfeit)) => {
+                note.deposit = DepositNote::Forfeit;
                 row.deposit_forfeited_fen = state.deposit_held_fen;
                 state.deposit_held_fen = 0;
                 state.deposit_status = DepositStatus::Forfeited;
@@ -300,6 +363,7 @@ pub fn settle_merchant(
                     && state.deposit_held_fen < deposit_fen
                     && !is_final
                 {
+                    note.deposit = DepositNote::Hold;
                     row.deposit_held_fen = row
                         .proceeds_fen
                         .max(0)
@@ -318,16 +382,27 @@ pub fn settle_merchant(
             } else {
                 i128::from(settings.deactivation_fee_fen)
             };
+            note.purchases_seen = state.ever_purchased;
+            note.final_settlement = if waived {
+                FinalNote::FeeWaived
+            } else {
+                FinalNote::FeeTaken
+            };
         }
         let net = row.proceeds_fen - row.deposit_held_fen + row.deposit_released_fen
             - row.deactivation_fee_fen;
         row.payout_fen = net.max(0);
         row.carried_out_fen = net.min(0);
         state.carried_fen = row.carried_out_fen;
-        rows.push(row.narrow().ok_or(Overflow {
+        let overflow = Overflow {
             merchant: input.index,
             settlement_day,
-        })?);
+        };
+        note.held_after_fen = i64::try_from(state.deposit_held_fen).map_err(|_| overflow)?;
+        note.window_volume_fen = i64::try_from(window_volume_fen).map_err(|_| overflow)?;
+        rows.push(row.narrow().ok_or(overflow)?);
+        notes.push(note);
+        previous_settlement = Some(settlement_day);
     }
     assert_eq!(
         day_cursor,
@@ -348,5 +423,5 @@ pub fn settle_merchant(
         .filter(|(day, _)| window.contains(day))
         .map(|(_, totals)| totals.purchases_fen - totals.refunds_fen)
         .sum::<i128>();
-    Ok((rows, state))
+    Ok((rows, notes, state))
 }

@@ -242,7 +242,7 @@ fn zero_deposit_and_zero_target_release_on_the_first_window_date() {
         start: day("2026-11-01"),
         horizon: day("2026-11-09"),
     };
-    let (rows, state) = settle_merchant(&input, &settings, Some(span)).expect("amounts fit");
+    let (rows, _, state) = settle_merchant(&input, &settings, Some(span)).expect("amounts fit");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].settlement_day, day("2026-11-04"));
     assert_eq!(state.deposit_status, DepositStatus::Released);
@@ -269,7 +269,7 @@ fn a_release_for_volume_comes_before_the_release_at_final_settlement() {
         start: day("2026-11-01"),
         horizon: day("2026-11-02"),
     });
-    let (rows, _) = settle_merchant(&input, &settings(), span).expect("amounts fit");
+    let (rows, _, _) = settle_merchant(&input, &settings(), span).expect("amounts fit");
     assert_eq!(
         (rows[1].deposit_released_fen, rows[1].deactivation_fee_fen),
         (10_000, 19_900)
@@ -277,7 +277,7 @@ fn a_release_for_volume_comes_before_the_release_at_final_settlement() {
     // 100.00 held + 1000.00 proceeds − 199.00 fee = 901.00 paid.
     assert_eq!(rows[1].payout_fen, 90_100);
     input.days = &days[..1];
-    let (rows, state) = settle_merchant(&input, &settings(), span).expect("amounts fit");
+    let (rows, _, state) = settle_merchant(&input, &settings(), span).expect("amounts fit");
     assert_eq!(rows[1].deposit_released_fen, 10_000);
     assert_eq!(state.deposit_status, DepositStatus::Released);
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::calendar::{self, Day};
 use crate::config::Settings;
+pub use crate::csv_field::push_field;
 use crate::ingest::adjustments::Adjustment;
 use crate::ingest::txn::{Card, Kind};
 use crate::ingest::{Merchants, Reject};
@@ -16,22 +17,6 @@ pub const SETTLEMENT_HEADER: &str = "settlement_date,merchant_id,txn_count,purch
 pub const REJECTS_HEADER: &str = "file,line,txn_id,reason,detail\n";
 pub const ADJUSTMENTS_HEADER: &str = "adj_id,merchant_id,settlement_date,amount,reason\n";
 pub const DETAIL_HEADER: &str = "txn_id,merchant_id,terminal_id,type,business_date,settlement_date,amount,category,rate,fee,status\n";
-
-/// Appends `text` as one field, quoted only when it holds a comma, a quote
-/// or a line end.
-pub fn push_field(out: &mut String, text: &str) {
-    // Bytes, not chars: ids are short and almost never need quoting.
-    if text
-        .bytes()
-        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-    {
-        out.push('"');
-        out.push_str(&text.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(text);
-    }
-}
 
 /// The settlement rows by settlement date. Rows come in merchant-index
 /// order, which is merchant_id byte order, and keep it within each date.

@@ -20,6 +20,7 @@ use crate::calendar;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::ingest::Merchants;
+use crate::journal::{Groups, Journal};
 use crate::pipeline::Settled;
 pub use control::RunInfo;
 
@@ -92,6 +93,7 @@ pub struct Written {
 pub fn write_outputs(
     staging: &Staging,
     settled: &Settled,
+    journal_groups: &Groups,
     merchants: &Merchants,
     settings: &Settings,
     info: &RunInfo,
@@ -106,6 +108,19 @@ pub fn write_outputs(
         })
         .collect::<Result<_>>()?;
     let settlement_names = files.iter().map(|(name, _)| name.clone()).collect();
+    // Each journal file is checked against its settlement rows as it is
+    // rendered: one that does not sum to them stops the run unpublished.
+    let journal = Journal::new(settled, journal_groups, merchants, settings);
+    let journal_files: Vec<(String, String)> = journal
+        .days()
+        .par_iter()
+        .map(|(day, positions)| {
+            let name = format!("journal-{}.csv", calendar::format_date(*day));
+            let text = journal.file(*day, positions).map_err(Error::Conservation)?;
+            staging.write_file(&name, text.as_bytes())
+        })
+        .collect::<Result<_>>()?;
+    files.extend(journal_files);
 
     let mut file_names: Vec<&str> = info.transactions.iter().map(|f| f.path.as_str()).collect();
     if let Some(adjustments) = &info.adjustments {

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::ingest::adjustments::{self, Adjustment};
 use crate::ingest::txn::RowContext;
 use crate::ingest::{Merchants, Reject};
-use crate::ledger::{self, DayTotals, MerchantInput, MerchantState, Row, Span};
+use crate::ledger::{self, DayTotals, MerchantInput, MerchantState, Row, RowNote, Span};
 use crate::money;
 use crate::state::PriorState;
 pub use link::Linked;
@@ -74,6 +74,8 @@ pub struct Settled {
     pub linked: Linked,
     /// Settlement rows by merchant index, then settlement date.
     pub rows: Vec<Vec<Row>>,
+    /// The ledger's note for each row, in the same places as `rows`.
+    pub notes: Vec<Vec<RowNote>>,
     /// Rejected transaction rows in file order, then adjustment rows.
     pub rejects: Vec<Reject>,
     pub span: Option<Span>,
@@ -227,7 +229,7 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
         })?;
     let adjustment_days = ByMerchant::new(&adjustments_by_merchant(&adjustments), merchant_count);
     let settle_started = stats::Started::now();
-    let settled: Vec<(Vec<Row>, MerchantState)> = (0..merchant_count as u32)
+    let settled: Vec<ledger::Settlement> = (0..merchant_count as u32)
         .into_par_iter()
         .map(|index| {
             // Widened one merchant at a time: the whole run's dates stay in
@@ -262,7 +264,14 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
 
     let mut totals = input_totals(&parsed, &linked, &adjustments);
     // Rows stay grouped by merchant: no copy of the whole run's rows.
-    let (rows, closing): (Vec<Vec<Row>>, Vec<MerchantState>) = settled.into_iter().unzip();
+    let mut rows = Vec::with_capacity(merchant_count);
+    let mut notes = Vec::with_capacity(merchant_count);
+    let mut closing = Vec::with_capacity(merchant_count);
+    for (merchant_rows, merchant_notes, merchant_closing) in settled {
+        rows.push(merchant_rows);
+        notes.push(merchant_notes);
+        closing.push(merchant_closing);
+    }
     for merchant_rows in &rows {
         if let (Some(first), Some(last)) = (merchant_rows.first(), merchant_rows.last()) {
             totals.carried_in_first_fen += i128::from(first.carried_in_fen);
@@ -319,6 +328,7 @@ pub fn settle(plan: &Plan, ingested: Ingested) -> Result<Settled> {
         parsed,
         linked,
         rows,
+        notes,
         rejects,
         span,
         start,

@@ -139,6 +139,7 @@ const LABELS: &[(&str, &str, &str)] = &[
         "本期间没有押金事项。",
         "No deposit event up to this date.",
     ),
+    ("given_back", "已退还（调账）", "Given back (adjustment)"),
     ("source_from", "结转自", "brought from"),
     ("source_adj_id", "调账编号", "adjustment"),
     ("source_deposit", "押金", "deposit"),
@@ -195,5 +196,38 @@ pub fn html_lang(lang: Lang) -> &'static str {
     match lang {
         Lang::Zh => "zh-CN",
         Lang::En => "en",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key the template uses as `t.KEY` has a label in both
+    /// languages, and no key is listed twice.
+    #[test]
+    fn the_template_finds_every_label() {
+        let template = include_str!("templates/statement.html");
+        for (at, _) in template.match_indices("t.") {
+            let before = template[..at].chars().last();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let key: String = template[at + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                LABELS
+                    .iter()
+                    .any(|(k, zh, en)| *k == key && !zh.is_empty() && !en.is_empty()),
+                "the template uses t.{key}, which has no label"
+            );
+        }
+        let mut keys: Vec<&str> = LABELS.iter().map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
+        let count = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), count, "a label key is listed twice");
     }
 }

@@ -129,8 +129,8 @@ pub struct Statement {
     pub runs: Vec<String>,
     /// The merchant's settlement dates within the period.
     pub days: Vec<MerchantDay>,
-    /// Column sums over `days`; `carried_in` is the first day's and
-    /// `carried_out` the last day's.
+    /// Column sums over `days`; `carried_in` is the first day's,
+    /// `carried_out` the last day's, and `proceeds` follows from them.
     pub totals: SettlementRow,
     pub deposit: Option<DepositStory>,
     pub deactivation: Option<DeactivationStory>,
@@ -221,6 +221,7 @@ pub fn build(options: &StatementOptions) -> Result<Statement> {
         .filter(|d| (from..=to).contains(&d.date))
         .cloned()
         .collect();
+    check_carries(merchant, &days)?;
     Ok(Statement {
         merchant: merchant.to_string(),
         from,
@@ -244,7 +245,6 @@ fn totals(days: &[MerchantDay]) -> SettlementRow {
         t.refunds += r.refunds;
         t.fees += r.fees;
         t.adjustments += r.adjustments;
-        t.proceeds += r.proceeds;
         t.deposit_held += r.deposit_held;
         t.deposit_released += r.deposit_released;
         t.deposit_forfeited += r.deposit_forfeited;
@@ -253,7 +253,32 @@ fn totals(days: &[MerchantDay]) -> SettlementRow {
     }
     t.carried_in = days.first().map_or(0, |d| d.row.carried_in);
     t.carried_out = days.last().map_or(0, |d| d.row.carried_out);
+    // The period's proceeds, as RULES.md 3.7 counts them over a run: a
+    // balance carried between two dates of the period is not counted
+    // twice, so the period conserves (proceeds = payouts + held − released
+    // + deactivation fees + last carried_out).
+    t.proceeds = t.purchases - t.refunds - t.fees + t.adjustments + t.carried_in;
     t
+}
+
+/// Each date's `carried_in` is the previous date's `carried_out` (RULES.md
+/// 3.4; across runs through their state): what makes the period's totals
+/// conserve money as a run's do.
+fn check_carries(merchant: &str, days: &[MerchantDay]) -> Result<()> {
+    for pair in days.windows(2) {
+        if pair[1].row.carried_in != pair[0].row.carried_out {
+            return Err(Error::input(
+                format!("settlement-{}.csv", calendar::format_date(pair[1].date)),
+                format!(
+                    "{merchant} carries in {} but its settlement of {} carried out {}",
+                    money::format_fen(pair[1].row.carried_in),
+                    calendar::format_date(pair[0].date),
+                    money::format_fen(pair[0].row.carried_out)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn source_fen(posting: &Posting, key: &str) -> Option<i64> {

@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 use crate::calendar::{self, Day};
 use crate::error::{Error, Result};
 use crate::ingest::csv::{Record, Tokenizer};
+use crate::journal::{Check, JOURNAL_HEADER};
+use crate::ledger::Row;
 use crate::money;
 use crate::output::csv::SETTLEMENT_HEADER;
 
-/// The journal's header line (docs/JOURNAL.md).
-pub const JOURNAL_HEADER: &str =
-    "settlement_date,merchant_id,seq,kind,amount,category,card,rate,capped,count,source,detail\n";
+pub use crate::journal::PostingKind as Kind;
+
 /// Fields of a journal line.
 const JOURNAL_FIELDS: usize = 12;
 /// Fields of a settlement line.
@@ -212,76 +213,6 @@ impl SettlementRow {
     }
 }
 
-/// The posting kinds of docs/JOURNAL.md, in their posting order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    CarriedIn,
-    Purchase,
-    Fee,
-    Void,
-    Refund,
-    FeeReturned,
-    Adjustment,
-    DepositHold,
-    DepositRelease,
-    DepositReleaseFinal,
-    DepositForfeit,
-    DeactivationFee,
-    DeactivationFeeWaived,
-    Payout,
-    CarriedOut,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 15] = [
-        Kind::CarriedIn,
-        Kind::Purchase,
-        Kind::Fee,
-        Kind::Void,
-        Kind::Refund,
-        Kind::FeeReturned,
-        Kind::Adjustment,
-        Kind::DepositHold,
-        Kind::DepositRelease,
-        Kind::DepositReleaseFinal,
-        Kind::DepositForfeit,
-        Kind::DeactivationFee,
-        Kind::DeactivationFeeWaived,
-        Kind::Payout,
-        Kind::CarriedOut,
-    ];
-
-    /// The stable code of the journal's `kind` column.
-    pub fn code(self) -> &'static str {
-        match self {
-            Kind::CarriedIn => "carried_in",
-            Kind::Purchase => "purchase",
-            Kind::Fee => "fee",
-            Kind::Void => "void",
-            Kind::Refund => "refund",
-            Kind::FeeReturned => "fee_returned",
-            Kind::Adjustment => "adjustment",
-            Kind::DepositHold => "deposit_hold",
-            Kind::DepositRelease => "deposit_release",
-            Kind::DepositReleaseFinal => "deposit_release_final",
-            Kind::DepositForfeit => "deposit_forfeit",
-            Kind::DeactivationFee => "deactivation_fee",
-            Kind::DeactivationFeeWaived => "deactivation_fee_waived",
-            Kind::Payout => "payout",
-            Kind::CarriedOut => "carried_out",
-        }
-    }
-
-    pub fn parse(code: &[u8]) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.code().as_bytes() == code)
-    }
-
-    /// A memo posting carries a figure but moves no money.
-    pub fn is_memo(self) -> bool {
-        self == Kind::DepositForfeit
-    }
-}
-
 /// One journal line of the merchant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Posting {
@@ -473,7 +404,9 @@ fn read_postings(path: &Path, date: Day, merchant: &str) -> Result<Vec<Posting>>
             return Err(bad(line, "settlement_date is not the file's date"));
         }
         let text = |i: usize| String::from_utf8_lossy(record.field(i)).into_owned();
-        let kind = Kind::parse(record.field(3))
+        let kind = std::str::from_utf8(record.field(3))
+            .ok()
+            .and_then(Kind::from_code)
             .ok_or_else(|| bad(line, &format!("unknown kind {:?}", text(3))))?;
         let seq = u32::try_from(count(path, line, record.field(2))?)
             .map_err(|_| bad(line, "seq out of range"))?;
@@ -500,72 +433,43 @@ fn read_postings(path: &Path, date: Day, merchant: &str) -> Result<Vec<Posting>>
     Ok(postings)
 }
 
-/// The journal's promise (docs/JOURNAL.md, "What the journal proves") for
-/// the figures a statement shows: each column is the sum of its postings,
-/// and the row balances.
+/// The journal's promise (docs/JOURNAL.md, "What the journal proves"),
+/// checked as `settle verify` checks it: each column is the sum of its
+/// postings, `txn_count` the sum of their counts, and the row balances.
 fn check_explains(
     path: &Path,
     merchant: &str,
     row: &SettlementRow,
     postings: &[Posting],
 ) -> Result<()> {
-    let sum = |kinds: &[Kind]| -> i128 {
-        postings
-            .iter()
-            .filter(|p| kinds.contains(&p.kind))
-            .map(|p| i128::from(p.amount_fen))
-            .sum()
-    };
-    let counted: i128 = postings
-        .iter()
-        .filter(|p| matches!(p.kind, Kind::Purchase | Kind::Void | Kind::Refund))
-        .map(|p| i128::from(p.count.unwrap_or(0)))
-        .sum();
-    let balance: i128 = postings
-        .iter()
-        .filter(|p| !p.kind.is_memo())
-        .map(|p| i128::from(p.amount_fen))
-        .sum();
-    let checks = [
-        ("txn_count", row.txn_count, counted),
-        ("purchases", row.purchases, sum(&[Kind::Purchase])),
-        ("refunds", row.refunds, -sum(&[Kind::Refund])),
-        ("fees", row.fees, -sum(&[Kind::Fee, Kind::FeeReturned])),
-        ("adjustments", row.adjustments, sum(&[Kind::Adjustment])),
-        ("carried_in", row.carried_in, sum(&[Kind::CarriedIn])),
-        ("deposit_held", row.deposit_held, -sum(&[Kind::DepositHold])),
-        (
-            "deposit_released",
-            row.deposit_released,
-            sum(&[Kind::DepositRelease, Kind::DepositReleaseFinal]),
-        ),
-        (
-            "deposit_forfeited",
-            row.deposit_forfeited,
-            sum(&[Kind::DepositForfeit]),
-        ),
-        (
-            "deactivation_fee",
-            row.deactivation_fee,
-            -sum(&[Kind::DeactivationFee, Kind::DeactivationFeeWaived]),
-        ),
-        ("payout", row.payout, -sum(&[Kind::Payout])),
-        ("carried_out", row.carried_out, -sum(&[Kind::CarriedOut])),
-        ("balance", 0, balance),
-    ];
-    for (column, want, got) in checks {
-        if want != got {
-            return Err(Error::input(
-                path.display().to_string(),
-                format!(
-                    "the postings of {merchant} give {column} {} but the settlement row says {}",
-                    money::format_fen(got),
-                    money::format_fen(want)
-                ),
-            ));
-        }
+    let mut check = Check::default();
+    for p in postings {
+        check.add(p.kind, i128::from(p.amount_fen), p.count.unwrap_or(0));
     }
-    Ok(())
+    let narrow = |v: i128| i64::try_from(v).expect("parsed from an amount below 10^14 fen");
+    let as_row = Row {
+        settlement_day: 0,
+        merchant: 0,
+        txn_count: u64::try_from(row.txn_count).expect("parsed from a count"),
+        purchases_fen: narrow(row.purchases),
+        refunds_fen: narrow(row.refunds),
+        fees_fen: narrow(row.fees),
+        adjustments_fen: narrow(row.adjustments),
+        carried_in_fen: narrow(row.carried_in),
+        proceeds_fen: narrow(row.proceeds),
+        deposit_held_fen: narrow(row.deposit_held),
+        deposit_released_fen: narrow(row.deposit_released),
+        deposit_forfeited_fen: narrow(row.deposit_forfeited),
+        deactivation_fee_fen: narrow(row.deactivation_fee),
+        payout_fen: narrow(row.payout),
+        carried_out_fen: narrow(row.carried_out),
+    };
+    check.against(&as_row).map_err(|problem| {
+        Error::input(
+            path.display().to_string(),
+            format!("the postings of {merchant} do not explain its settlement row: {problem}"),
+        )
+    })
 }
 
 /// Every posting of every day, flattened, in date then `seq` order.

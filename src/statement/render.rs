@@ -268,8 +268,28 @@ fn deposit_view(story: &DepositStory, statement: &Statement, lang: Lang) -> Valu
     })
 }
 
-fn deactivation_view(story: &DeactivationStory, lang: Lang) -> Value {
+fn deactivation_view(story: &DeactivationStory, statement: &Statement, lang: Lang) -> Value {
     let seen = story.purchases_seen.as_deref().map(|v| label(lang, v));
+    // A credit adjustment that gives the fee back (see `corrections`).
+    let given_back = statement
+        .corrections
+        .iter()
+        .find(|c| c.charge.kind == Kind::DeactivationFee && c.charge.date == story.date)
+        .and_then(|c| {
+            let (day, seq) = c.adjustment;
+            statement
+                .days
+                .iter()
+                .flat_map(|d| d.postings.iter())
+                .find(|p| p.date == day && p.seq == seq)
+        })
+        .map(|p| {
+            json!({
+                "date": date(p.date),
+                "amount": grouped(i128::from(p.amount_fen)),
+                "reason": p.detail,
+            })
+        });
     json!({
         "date": date(story.date),
         "waived": story.waived,
@@ -281,6 +301,7 @@ fn deactivation_view(story: &DeactivationStory, lang: Lang) -> Value {
         "return_window_days": story.return_window_days,
         "purchases_seen": seen,
         "why": label(lang, if story.waived { "waiver_why" } else { "fee_why" }),
+        "given_back": given_back,
     })
 }
 
@@ -321,7 +342,7 @@ fn view(statement: &Statement, lang: Lang) -> Value {
         "summary": figures(&statement.totals, lang, &["purchases", "fees", "payout"]),
         "payout": grouped(statement.totals.payout),
         "deposit": statement.deposit.as_ref().map(|s| deposit_view(s, statement, lang)),
-        "deactivation": statement.deactivation.as_ref().map(|s| deactivation_view(s, lang)),
+        "deactivation": statement.deactivation.as_ref().map(|s| deactivation_view(s, statement, lang)),
         "days": days,
     })
 }
