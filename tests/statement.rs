@@ -1,8 +1,12 @@
-//! `settle statement`: a merchant's statement over run folders, checked on
+//! `settle statement`: a merchant's statement over run folders. Real runs
+//! of the binary (two daily runs chained by `--state-in`, a run with a
+//! marked-up adjustment reason, the bundled run in fixtures/expected), and
 //! small run folders written by hand in the documented formats
-//! (docs/JOURNAL.md, docs/CLI-CONTRACT.md), whose figures are worked out
-//! below; every bad input; the HTML's words and escaping; and a real
-//! screenshot by headless Chromium when one is installed.
+//! (docs/JOURNAL.md, docs/CLI-CONTRACT.md) for shapes a tiny real run does
+//! not reach at once (a waiver, a deposit still collecting, a correction,
+//! gaps and overlaps); figures worked out by hand beside each; every bad
+//! input; the HTML's words and escaping; and a real screenshot by headless
+//! Chromium when one is installed.
 
 mod common;
 
@@ -868,4 +872,47 @@ fn the_bundled_run_shows_a_wrongful_fee_given_back() {
     );
     assert!(html.contains("<dt>Given back (adjustment)</dt><dd><b class=\"pos\">199.00</b> · Settlement date 2026-11-14</dd>"));
     assert!(html.contains("<dt>Days from activation</dt><dd>240</dd>"));
+}
+
+/// A real run whose adjustment reason holds markup: the page shows it as
+/// text. The same run, its journal removed, is refused.
+#[test]
+fn a_real_run_escapes_reasons_and_without_its_journal_is_refused() {
+    let run = Case::new(
+        &Cfg::base(),
+        &["M1,5812,2026-11-01,0.00,"],
+        &["A1,M1,2026-11-01 10:00:00,purchase,100.00,credit,,"],
+    )
+    .adjustments(&["J1,M1,2026-11-02,-5.00,\"rental <script>alert(1)</script> & co\""])
+    .run()
+    .ok();
+    run.assert_row(
+        "2026-11-02",
+        "M1",
+        "1 100.00 0.00 0.49 -5.00 0.00 94.51 0.00 0.00 0.00 0.00 94.51 0.00",
+    );
+    let cwd = run.dir.path();
+    for (lang, label) in [("zh", "调账"), ("en", "Adjustment")] {
+        let out = format!("{lang}.html");
+        let (code, _, stderr) = statement(
+            cwd,
+            &["out", "--merchant", "M1", "--lang", lang, "--out", &out],
+        );
+        assert_eq!(code, 0, "stderr: {stderr}");
+        let html = read(cwd, &out);
+        assert!(html.contains(label), "{lang}: {label}");
+        assert!(
+            html.contains("rental &lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; co"),
+            "{lang}"
+        );
+        assert!(!html.contains("<script"), "{lang}");
+        assert!(html.contains("94.51"));
+    }
+    std::fs::remove_file(cwd.join("out/journal-2026-11-02.csv")).unwrap();
+    assert_refused(
+        cwd,
+        &["out", "--merchant", "M1", "--out", "s.html"],
+        "s.html",
+        "out has no journal: out/settlement-2026-11-02.csv is there but out/journal-2026-11-02.csv is missing",
+    );
 }
