@@ -6,7 +6,8 @@
 //! merchant; `journal` explains each settlement row in postings; `state`
 //! stores what a run carries to the next (merchant states and the id
 //! index); `output` writes and publishes the files; `run` ties them
-//! together for the command line.
+//! together for the command line; `statement` reads published runs back
+//! into a merchant's statement.
 #![deny(unsafe_code)]
 
 pub mod bench;
@@ -24,6 +25,7 @@ pub mod pipeline;
 pub mod run;
 pub mod split;
 pub mod state;
+pub mod statement;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -34,6 +34,37 @@ enum Command {
     /// conservation totals recomputed from the settlement files. Exit 0 when
     /// consistent, else 1 with a sentence per mismatch.
     Verify(VerifyArgs),
+    /// A merchant's statement (对账单) over one run folder or a chain of
+    /// daily ones: per settlement date what came in, each deduction with
+    /// its rule and reason, adjustments, the payout and any shortfall, and
+    /// the deposit's and deactivation fee's story. Writes one
+    /// self-contained HTML page or a CSV file (docs/STATEMENT.md). Bad input
+    /// exits 2 and writes nothing.
+    Statement(StatementArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct StatementArgs {
+    /// Published run folders, in any order; they must chain (each start is
+    /// the previous horizon + 1) and have journal files.
+    #[arg(value_name = "RUN_DIR", required = true, num_args = 1..)]
+    runs: Vec<PathBuf>,
+    /// The merchant's id.
+    #[arg(long, value_name = "ID")]
+    merchant: String,
+    /// First settlement date shown (default: the runs' first).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    from: Option<i32>,
+    /// Last settlement date shown (default: the runs' last).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    to: Option<i32>,
+    /// Language of the labels: zh (Chinese, the default) or en.
+    #[arg(long, value_name = "zh|en", default_value = "zh", value_parser = ["zh", "en"])]
+    lang: String,
+    /// The file to write: FILE.html (one self-contained page) or FILE.csv
+    /// (postings and totals). Written whole or not at all.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -173,6 +204,37 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Statement(args) => {
+            let options = settle::statement::StatementOptions {
+                runs: args.runs,
+                merchant: args.merchant,
+                from: args.from,
+                to: args.to,
+                lang: if args.lang == "en" {
+                    settle::statement::Lang::En
+                } else {
+                    settle::statement::Lang::Zh
+                },
+                out: args.out,
+            };
+            match settle::statement::statement(&options) {
+                Ok(summary) => {
+                    eprintln!(
+                        "settle: wrote {} ({} to {}, {} settlement date(s), payout {})",
+                        options.out.display(),
+                        settle::calendar::format_date(summary.from),
+                        settle::calendar::format_date(summary.to),
+                        summary.days,
+                        settle::money::format_fen(summary.payout_fen)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("settle: error: {error}");
+                    ExitCode::from(error.exit_code() as u8)
+                }
+            }
+        }
         Command::Verify(args) => match settle::verify::verify(&args.dir) {
             Ok(problems) if problems.is_empty() => {
                 eprintln!("settle: {} is consistent", args.dir.display());
