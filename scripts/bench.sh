@@ -9,7 +9,8 @@
 # Environment: BENCH_THREADS (default "1 2"), BENCH_REPEAT (1: runs of each
 # measured command; the median by wall time is reported, e.g. 3 on a noisy
 # machine), BENCH_MERCHANTS (100000), BENCH_DAYS (30), BENCH_SEED (1),
-# BENCH_KEEP=1 keeps every run's output folder under bench-data/runs/.
+# BENCH_KEEP=1 keeps every run's output folder under bench-data/runs/,
+# BENCH_SETTLE (a settle binary to measure instead of building this tree).
 #
 # Everything it writes lies under bench-data/ (git-ignored): the generated
 # data (gen-N/, made once per size), a venv with duckdb and polars
@@ -38,7 +39,9 @@ VENV=$DATA/venv
 PY=$VENV/bin/python
 COMPARE=scripts/bench_compare.py
 RUNS=$DATA/runs
-SETTLE=target/release/settle
+# BENCH_SETTLE names another settle binary (an older build, to measure a
+# change against it on the same data); the default is this tree's build.
+SETTLE=${BENCH_SETTLE:-target/release/settle}
 TIME=/usr/bin/time
 
 if [ $# -gt 0 ]; then SIZES=("$@"); else SIZES=(1000000 10000000 30000000); fi
@@ -57,8 +60,10 @@ done
 log() { printf '\n== %s\n' "$*" >&2; }
 
 # --- 1. build -----------------------------------------------------------------
-log "cargo build --release"
-cargo build --release
+if [ -z "${BENCH_SETTLE:-}" ]; then
+    log "cargo build --release"
+    cargo build --release
+fi
 [ -x "$SETTLE" ] || { echo "bench: $SETTLE was not built" >&2; exit 1; }
 
 # --- 2. venv with duckdb and polars -------------------------------------------

@@ -36,6 +36,8 @@ pub struct Journal<'a> {
     adjustment_order: Vec<u32>,
     /// Each category's debit and credit rate, written once.
     rate_texts: Vec<[RateTexts; 2]>,
+    /// Each category's name as a CSV field, written once.
+    category_fields: Vec<String>,
     merchants: &'a Merchants,
     settings: &'a Settings,
 }
@@ -68,6 +70,7 @@ impl RateTexts {
 /// One posting's grouping columns; empty where they do not apply.
 #[derive(Default)]
 struct Grouping<'a> {
+    /// The category's name as a CSV field, quoted where it must be.
     category: &'a str,
     card: Option<Card>,
     /// The rate in its shortest decimal form.
@@ -134,7 +137,7 @@ impl RowWriter<'_> {
         out.push(',');
         push_fen(out, amount_fen);
         out.push(',');
-        push_field(out, grouping.category);
+        out.push_str(grouping.category);
         out.push(',');
         out.push_str(match grouping.card {
             Some(Card::Debit) => "debit",
@@ -217,8 +220,16 @@ impl<'a> Journal<'a> {
                 ]
             })
             .collect();
+        let category_fields = (0..categories.len() as u16)
+            .map(|index| {
+                let mut field = String::new();
+                push_field(&mut field, &categories.get(index).name);
+                field
+            })
+            .collect();
         let groups = &settled.groups;
         Journal {
+            category_fields,
             settled,
             rate_texts,
             rows: &settled.rows,
@@ -439,7 +450,7 @@ impl<'a> Journal<'a> {
             let texts = self.rate_texts(slot);
             let card = card_word(slot.card());
             let grouping = |count| Grouping {
-                category: &self.settings.categories.get(slot.category()).name,
+                category: &self.category_fields[slot.category() as usize],
                 card: Some(slot.card()).filter(|card| *card != Card::NotApplicable),
                 rate: texts.map_or("", |t| t.rate.as_str()),
                 capped: None,
