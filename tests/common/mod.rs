@@ -689,6 +689,186 @@ pub fn mentions_number(text: &str, n: u64) -> bool {
 }
 
 // ---------------------------------------------------------------------------
+// The posting journal (docs/JOURNAL.md), read back independently.
+
+pub const JOURNAL_HEADER: &str =
+    "settlement_date,merchant_id,seq,kind,amount,category,card,rate,capped,count,source,detail";
+
+/// An amount text (`-12.30`, `0.00`) in fen, read independently of the engine.
+fn fen(text: &str) -> i64 {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, frac) = digits
+        .split_once('.')
+        .unwrap_or_else(|| panic!("amount {text:?} has no fraction"));
+    assert_eq!(frac.len(), 2, "amount {text:?}");
+    assert!(
+        !(negative && whole.chars().chain(frac.chars()).all(|c| c == '0')),
+        "-0.00 written: {text:?}"
+    );
+    let value = whole.parse::<i64>().expect("whole part") * 100 + frac.parse::<i64>().expect("fen");
+    if negative { -value } else { value }
+}
+
+/// One merchant's postings in one journal file, summed.
+#[derive(Default)]
+struct Posted {
+    /// Settlement column (and `txn_count`) → the postings' figure for it.
+    columns: BTreeMap<&'static str, i64>,
+    /// Σ amount over every posting but the memo `deposit_forfeit`.
+    balance: i64,
+    /// The `seq` column, in file order.
+    seqs: Vec<u64>,
+}
+
+/// Checks every settlement file of `files` against its journal, recomputing
+/// each row's columns from its postings (docs/JOURNAL.md, "What the journal
+/// proves"). Returns the number of rows and postings checked.
+pub fn check_journals_against_rows(files: &BTreeMap<String, Vec<u8>>) -> (usize, usize) {
+    let columns = [
+        "txn_count",
+        "purchases",
+        "refunds",
+        "fees",
+        "adjustments",
+        "carried_in",
+        "proceeds",
+        "deposit_held",
+        "deposit_released",
+        "deposit_forfeited",
+        "deactivation_fee",
+        "payout",
+        "carried_out",
+    ];
+    let (mut rows_checked, mut postings_checked) = (0, 0);
+    for (name, bytes) in files {
+        let Some(date) = name
+            .strip_prefix("settlement-")
+            .and_then(|rest| rest.strip_suffix(".csv"))
+        else {
+            continue;
+        };
+        let journal_name = format!("journal-{date}.csv");
+        let journal = files
+            .get(&journal_name)
+            .unwrap_or_else(|| panic!("{name} has no {journal_name}"));
+        let settlement = parse_csv(std::str::from_utf8(bytes).unwrap());
+        assert_eq!(settlement[0].join(","), SETTLEMENT_HEADER);
+        let postings = parse_csv(std::str::from_utf8(journal).unwrap());
+        assert_eq!(postings[0].join(","), JOURNAL_HEADER);
+        let mut sums: BTreeMap<String, Posted> = BTreeMap::new();
+        let mut order: Vec<String> = Vec::new();
+        for p in &postings[1..] {
+            assert_eq!(p.len(), 12, "{journal_name}: {p:?}");
+            assert_eq!(p[0], date, "{journal_name}: settlement_date of {p:?}");
+            let merchant = p[1].clone();
+            if order.last() != Some(&merchant) {
+                assert!(
+                    !order.contains(&merchant),
+                    "{journal_name}: {merchant}'s postings are not together"
+                );
+                order.push(merchant.clone());
+            }
+            let Posted {
+                columns: cols,
+                balance,
+                seqs,
+            } = sums.entry(merchant).or_default();
+            seqs.push(p[2].parse().expect("seq"));
+            let amount = fen(&p[4]);
+            let count: i64 = if p[9].is_empty() {
+                0
+            } else {
+                p[9].parse().expect("count")
+            };
+            // (column, sign that turns the amount into the column's figure)
+            let (column, sign) = match p[3].as_str() {
+                "carried_in" => ("carried_in", 1),
+                "purchase" => ("purchases", 1),
+                "fee" | "fee_returned" => ("fees", -1),
+                "void" => ("", 0),
+                "refund" => ("refunds", -1),
+                "adjustment" => ("adjustments", 1),
+                "deposit_hold" => ("deposit_held", -1),
+                "deposit_release" | "deposit_release_final" => ("deposit_released", 1),
+                "deposit_forfeit" => ("deposit_forfeited", 1),
+                "deactivation_fee" | "deactivation_fee_waived" => ("deactivation_fee", -1),
+                "payout" => ("payout", -1),
+                "carried_out" => ("carried_out", -1),
+                other => panic!("{journal_name}: unknown kind {other:?}"),
+            };
+            if !column.is_empty() {
+                *cols.entry(column).or_default() += sign * amount;
+            }
+            if matches!(p[3].as_str(), "purchase" | "void" | "refund") {
+                *cols.entry("txn_count").or_default() += count;
+            } else if !matches!(p[3].as_str(), "fee" | "fee_returned") {
+                assert!(p[9].is_empty(), "{journal_name}: count on {p:?}");
+            }
+            if p[3] == "void" {
+                assert_eq!(amount, 0, "{journal_name}: {p:?}");
+            }
+            if p[3] == "deposit_forfeit" {
+                assert!(amount >= 0, "{journal_name}: {p:?}");
+            } else {
+                *balance += amount;
+            }
+            postings_checked += 1;
+        }
+        // The rows, in the journal's merchant order.
+        let mut row_order = Vec::new();
+        for row in &settlement[1..] {
+            assert_eq!(row.len(), 15, "{name}: {row:?}");
+            let merchant = row[1].clone();
+            row_order.push(merchant.clone());
+            let Posted {
+                columns: cols,
+                balance,
+                seqs,
+            } = sums
+                .remove(&merchant)
+                .unwrap_or_else(|| panic!("{journal_name}: no postings for {merchant}"));
+            assert_eq!(
+                balance, 0,
+                "{journal_name} {merchant}: the postings do not balance"
+            );
+            let want: Vec<u64> = (1..=seqs.len() as u64).collect();
+            assert_eq!(seqs, want, "{journal_name} {merchant}: seq");
+            for (k, column) in columns.iter().enumerate() {
+                let in_row = if *column == "txn_count" {
+                    row[2].parse::<i64>().expect("txn_count")
+                } else {
+                    fen(&row[2 + k])
+                };
+                let posted = if *column == "proceeds" {
+                    cols.get("purchases").copied().unwrap_or(0)
+                        - cols.get("refunds").copied().unwrap_or(0)
+                        - cols.get("fees").copied().unwrap_or(0)
+                        + cols.get("adjustments").copied().unwrap_or(0)
+                        + cols.get("carried_in").copied().unwrap_or(0)
+                } else {
+                    cols.get(column).copied().unwrap_or(0)
+                };
+                assert_eq!(
+                    posted, in_row,
+                    "{journal_name} {merchant}: {column}: postings {posted}, row {in_row}"
+                );
+            }
+            rows_checked += 1;
+        }
+        assert!(
+            sums.is_empty(),
+            "{journal_name}: postings without a row: {:?}",
+            sums.keys()
+        );
+        assert_eq!(order, row_order, "{journal_name}: merchant order");
+    }
+    (rows_checked, postings_checked)
+}
+
+// ---------------------------------------------------------------------------
 // A small JSON reader.
 
 #[derive(Clone, Debug, PartialEq)]
