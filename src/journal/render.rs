@@ -36,8 +36,9 @@ pub struct Journal<'a> {
     adjustment_order: Vec<u32>,
     /// Each category's debit and credit rate, written once.
     rate_texts: Vec<[RateTexts; 2]>,
-    /// Each category's name as a CSV field, written once.
-    category_fields: Vec<String>,
+    /// Each category's `category,card,rate,capped` columns for every
+    /// (card, capped) pair (`columns_at`), written once.
+    columns: Vec<[String; 9]>,
     merchants: &'a Merchants,
     settings: &'a Settings,
 }
@@ -54,29 +55,47 @@ pub struct RowAt {
 /// A rate as the journal writes it: `0.0049` in its column, `0.49%` in
 /// sentences.
 struct RateTexts {
-    rate: String,
     percent: String,
 }
 
 impl RateTexts {
     fn of(rate_ppm: u32) -> RateTexts {
         RateTexts {
-            rate: money::format_rate(rate_ppm),
             percent: percent(rate_ppm),
         }
     }
 }
 
 /// One posting's grouping columns; empty where they do not apply.
-#[derive(Default)]
 struct Grouping<'a> {
-    /// The category's name as a CSV field, quoted where it must be.
-    category: &'a str,
-    card: Option<Card>,
-    /// The rate in its shortest decimal form.
-    rate: &'a str,
-    capped: Option<bool>,
+    /// `category,card,rate,capped` as written (see `Journal::columns`).
+    columns: &'a str,
     count: Option<u64>,
+}
+
+impl Default for Grouping<'_> {
+    fn default() -> Self {
+        Grouping {
+            columns: ",,,",
+            count: None,
+        }
+    }
+}
+
+/// Where a (card, capped) pair's text lies among a category's
+/// `Journal::columns`: cards debit, credit, none; capped none, no, yes.
+fn columns_at(card: Card, capped: Option<bool>) -> usize {
+    let card_at = match card {
+        Card::Debit => 0,
+        Card::Credit => 1,
+        Card::NotApplicable => 2,
+    };
+    let capped_at = match capped {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    };
+    card_at * 3 + capped_at
 }
 
 /// One settlement row's postings as they are written.
@@ -137,27 +156,15 @@ impl RowWriter<'_> {
         out.push(',');
         push_fen(out, amount_fen);
         out.push(',');
-        out.push_str(grouping.category);
-        out.push(',');
-        out.push_str(match grouping.card {
-            Some(Card::Debit) => "debit",
-            Some(Card::Credit) => "credit",
-            _ => "",
-        });
-        out.push(',');
-        out.push_str(grouping.rate);
-        out.push(',');
-        out.push_str(match grouping.capped {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "",
-        });
+        out.push_str(grouping.columns);
         out.push(',');
         if let Some(count) = grouping.count {
             out.push_str(self.digits.format(count));
         }
         out.push(',');
-        push_field(out, source);
+        if !source.is_empty() {
+            push_field(out, source);
+        }
         out.push(',');
     }
 }
@@ -220,16 +227,26 @@ impl<'a> Journal<'a> {
                 ]
             })
             .collect();
-        let category_fields = (0..categories.len() as u16)
+        let columns = (0..categories.len() as u16)
             .map(|index| {
-                let mut field = String::new();
-                push_field(&mut field, &categories.get(index).name);
-                field
+                let category = categories.get(index);
+                let mut name = String::new();
+                push_field(&mut name, &category.name);
+                std::array::from_fn(|at| {
+                    let (card, rate_ppm) = match at / 3 {
+                        0 => ("debit", Some(category.debit_rate_ppm)),
+                        1 => ("credit", Some(category.credit_rate_ppm)),
+                        _ => ("", None),
+                    };
+                    let rate = rate_ppm.map(money::format_rate).unwrap_or_default();
+                    let capped = ["", "no", "yes"][at % 3];
+                    format!("{name},{card},{rate},{capped}")
+                })
             })
             .collect();
         let groups = &settled.groups;
         Journal {
-            category_fields,
+            columns,
             settled,
             rate_texts,
             rows: &settled.rows,
@@ -449,11 +466,9 @@ impl<'a> Journal<'a> {
                 .sum();
             let texts = self.rate_texts(slot);
             let card = card_word(slot.card());
-            let grouping = |count| Grouping {
-                category: &self.category_fields[slot.category() as usize],
-                card: Some(slot.card()).filter(|card| *card != Card::NotApplicable),
-                rate: texts.map_or("", |t| t.rate.as_str()),
-                capped: None,
+            let columns = &self.columns[slot.category() as usize];
+            let grouping = |count, capped| Grouping {
+                columns: &columns[columns_at(slot.card(), capped)],
                 count: Some(count),
             };
             match slot.class() {
@@ -461,7 +476,7 @@ impl<'a> Journal<'a> {
                     w.post_plain(
                         PostingKind::Purchase,
                         amount_fen,
-                        &grouping(count),
+                        &grouping(count, None),
                         &source,
                         |out, digits| {
                             push_count(out, digits, count, card, card);
@@ -478,10 +493,7 @@ impl<'a> Journal<'a> {
                         w.post_plain(
                             PostingKind::Fee,
                             -i128::from(sums.fee_fen),
-                            &Grouping {
-                                capped: Some(member.capped()),
-                                ..grouping(count)
-                            },
+                            &grouping(count, Some(member.capped())),
                             &source,
                             |out, digits| {
                                 out.push_str(if member.capped() {
@@ -500,7 +512,7 @@ impl<'a> Journal<'a> {
                     w.post_plain(
                         PostingKind::Void,
                         0,
-                        &grouping(count),
+                        &grouping(count, None),
                         &source,
                         |out, digits| {
                             push_count(out, digits, count, "row", "rows");
@@ -514,7 +526,7 @@ impl<'a> Journal<'a> {
                     w.post_plain(
                         PostingKind::Refund,
                         -amount_fen,
-                        &grouping(count),
+                        &grouping(count, None),
                         &source,
                         |out, digits| {
                             push_count(out, digits, count, "refund", "refunds");
@@ -531,7 +543,7 @@ impl<'a> Journal<'a> {
                         w.post_plain(
                             PostingKind::FeeReturned,
                             returned,
-                            &grouping(count),
+                            &grouping(count, None),
                             &source,
                             |out, _| {
                                 out.push_str("Fee returned in proportion to the amount refunded")
