@@ -3,8 +3,6 @@
 //! written, so that a journal that does not sum to its row never reaches
 //! the disk.
 
-use std::collections::BTreeMap;
-
 use super::{Check, PostingKind};
 use crate::calendar::{self, Day};
 use crate::config::{RefundFee, Settings};
@@ -266,7 +264,13 @@ impl<'a> Journal<'a> {
     /// chain of cache misses per row.
     pub fn days(&self) -> Vec<(Day, Vec<RowAt>)> {
         let lag = self.settings.settlement_lag_days;
-        let mut by_day: BTreeMap<Day, Vec<RowAt>> = BTreeMap::new();
+        let days = self.rows.iter().flatten().map(|row| row.settlement_day);
+        let (Some(first), Some(last)) = (days.clone().min(), days.max()) else {
+            return Vec::new();
+        };
+        // A run spans a few hundred dates at most: one list per date, found
+        // by offset, not by a map lookup per row.
+        let mut by_day: Vec<Vec<RowAt>> = (first..=last).map(|_| Vec::new()).collect();
         for (merchant, rows) in self.rows.iter().enumerate() {
             let groups = self.groups.of_merchant(merchant as u32);
             let mut cursor = 0;
@@ -275,18 +279,21 @@ impl<'a> Journal<'a> {
                 while cursor < groups.len() && groups[cursor].0 < business_day {
                     cursor += 1;
                 }
-                let first = cursor;
+                let start = cursor;
                 while cursor < groups.len() && groups[cursor].0 == business_day {
                     cursor += 1;
                 }
-                by_day.entry(row.settlement_day).or_default().push(RowAt {
+                by_day[(row.settlement_day - first) as usize].push(RowAt {
                     merchant: merchant as u32,
                     row: k as u32,
-                    groups: first as u32..cursor as u32,
+                    groups: start as u32..cursor as u32,
                 });
             }
         }
-        by_day.into_iter().collect()
+        (first..=last)
+            .zip(by_day)
+            .filter(|(_, rows)| !rows.is_empty())
+            .collect()
     }
 
     /// One journal file: the postings of `day`'s rows, each row checked

@@ -189,20 +189,7 @@ mod tests {
                 ..Txn::PLACEHOLDER
             })
             .collect();
-        let parsed = Parsed {
-            txns,
-            arenas: Vec::new(),
-            rejects: Vec::new(),
-            rows_read_per_file: vec![rows.len() as u64],
-            streamed: Vec::new(),
-        };
-        let mut linked = Linked::empty();
-        linked.rejected = vec![None; rows.len()];
-        linked.voided = vec![false; rows.len()];
-        linked.capped = vec![false; rows.len()];
-        linked.category = vec![0; rows.len()];
-        linked.purchase_of = vec![u32::MAX; rows.len()];
-        linked.fee_fen = rows
+        let fees = rows
             .iter()
             .map(|&(_, _, kind, amount)| match kind {
                 Kind::Purchase => amount / 10,
@@ -210,7 +197,7 @@ mod tests {
                 Kind::Void => 0,
             })
             .collect();
-        (parsed, linked)
+        crate::pipeline::accepted_rows(txns, fees)
     }
 
     #[test]

@@ -382,9 +382,8 @@ mod tests {
             (0, 6, Card::Debit, 50, 0),
             (0, 5, Card::Debit, 300, 3),
         ];
-        let parsed = Parsed {
-            txns: rows
-                .iter()
+        let (parsed, linked) = crate::pipeline::accepted_rows(
+            rows.iter()
                 .map(|&(merchant, business_day, card, amount_fen, _)| Txn {
                     merchant,
                     business_day,
@@ -394,17 +393,8 @@ mod tests {
                     ..Txn::PLACEHOLDER
                 })
                 .collect(),
-            arenas: Vec::new(),
-            rejects: Vec::new(),
-            rows_read_per_file: vec![rows.len() as u64],
-            streamed: Vec::new(),
-        };
-        let mut linked = Linked::empty();
-        linked.rejected = vec![None; rows.len()];
-        linked.voided = vec![false; rows.len()];
-        linked.capped = vec![false; rows.len()];
-        linked.category = vec![0; rows.len()];
-        linked.fee_fen = rows.iter().map(|row| row.4).collect();
+            rows.iter().map(|row| row.4).collect(),
+        );
         let debit = Slot::new(Class::Purchase, 0, Card::Debit, false);
         let credit = Slot::new(Class::Purchase, 0, Card::Credit, false);
         let sums = |count, amount_fen, fee_fen| Sums {

@@ -129,6 +129,33 @@ pub struct Ingested {
     latencies: stats::ChunkLatencies,
 }
 
+/// Accepted rows as the stages after linking see them, for unit tests:
+/// each `Txn` is accepted, with its fee, in category 0, neither voided nor
+/// capped.
+#[cfg(test)]
+pub(crate) fn accepted_rows(
+    txns: Vec<crate::ingest::txn::Txn>,
+    fee_fen: Vec<i64>,
+) -> (Parsed, Linked) {
+    let count = txns.len();
+    assert_eq!(fee_fen.len(), count, "a fee per row");
+    let parsed = Parsed {
+        txns,
+        arenas: Vec::new(),
+        rejects: Vec::new(),
+        rows_read_per_file: vec![count as u64],
+        streamed: Vec::new(),
+    };
+    let mut linked = Linked::empty();
+    linked.rejected = vec![None; count];
+    linked.voided = vec![false; count];
+    linked.capped = vec![false; count];
+    linked.category = vec![0; count];
+    linked.purchase_of = vec![u32::MAX; count];
+    linked.fee_fen = fee_fen;
+    (parsed, linked)
+}
+
 /// Runs every stage and checks conservation. Nothing is written here.
 pub fn run(plan: &Plan) -> Result<Settled> {
     let ingested = ingest(plan)?;
