@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::ingest::csv::{Record, Tokenizer};
-use crate::journal::{Check, JOURNAL_HEADER, PostingKind};
+use crate::journal::{self, Check, JOURNAL_HEADER};
 use crate::ledger::Row;
 use crate::money::{self, format_fen};
 use crate::output::control::sha256_hex;
@@ -128,7 +128,10 @@ pub fn verify(dir: &Path) -> Result<Vec<String>> {
                 .ok()
                 .and_then(|text| text.parse::<u64>().ok())
             {
-                Some(txn_count) => file_rows.push((merchant, row_of(txn_count, &amounts))),
+                Some(txn_count) => {
+                    let narrow = amounts.map(|amount| amount as i64);
+                    file_rows.push((merchant, Row::with_amounts(0, 0, txn_count, narrow)));
+                }
                 None => problems.push(format!("{name} line {line}: txn_count is not a count")),
             }
         }
@@ -182,28 +185,6 @@ pub fn verify(dir: &Path) -> Result<Vec<String>> {
     Ok(problems)
 }
 
-/// A settlement row as read back, for the journal's check (amounts in the
-/// file's column order, which fit `i64` as the writer wrote them).
-fn row_of(txn_count: u64, a: &[i128; 12]) -> Row {
-    let fen = |k: usize| a[k] as i64;
-    Row {
-        txn_count,
-        purchases_fen: fen(0),
-        refunds_fen: fen(1),
-        fees_fen: fen(2),
-        adjustments_fen: fen(3),
-        carried_in_fen: fen(4),
-        proceeds_fen: fen(5),
-        deposit_held_fen: fen(6),
-        deposit_released_fen: fen(7),
-        deposit_forfeited_fen: fen(8),
-        deactivation_fee_fen: fen(9),
-        payout_fen: fen(10),
-        carried_out_fen: fen(11),
-        ..Row::default()
-    }
-}
-
 /// A journal file against its settlement file's rows (docs/JOURNAL.md):
 /// every row's postings sum to its columns and balance, each posting has
 /// its row, and `seq` counts 1, 2, 3 … inside each row.
@@ -217,43 +198,28 @@ fn check_journal(name: &str, bytes: &[u8], rows: &[(String, Row)], problems: &mu
     let mut record = Record::default();
     while tokenizer.next_record(&mut record) {
         let line = record.lines_before + 2;
-        if record.field_count() != 12 {
-            problems.push(format!(
-                "{name} line {line}: {} fields, not 12",
-                record.field_count()
-            ));
-            continue;
-        }
-        let text = |k: usize| String::from_utf8_lossy(record.field(k)).into_owned();
-        let Some(kind) = PostingKind::from_code(&text(3)) else {
-            problems.push(format!("{name} line {line}: unknown kind {:?}", text(3)));
-            continue;
-        };
-        let amount = match money::parse_amount_fen(record.field(4), true) {
-            Ok(fen) => i128::from(fen),
-            Err(e) => {
-                problems.push(format!("{name} line {line}: amount {}", e.describe()));
+        let posting = match journal::read_line(&record) {
+            Ok(posting) => posting,
+            Err(problem) => {
+                problems.push(format!("{name} line {line}: {problem}"));
                 continue;
             }
         };
-        let count = if record.field(9).is_empty() {
-            Some(0)
-        } else {
-            text(9).parse::<u64>().ok()
-        };
-        let (Some(count), Ok(seq)) = (count, text(2).parse::<u64>()) else {
-            problems.push(format!("{name} line {line}: seq or count is not a count"));
-            continue;
-        };
-        let (check, last_seq) = checks.entry(text(1)).or_default();
-        if seq != *last_seq + 1 {
+        let merchant = String::from_utf8_lossy(record.field(1)).into_owned();
+        let (check, last_seq) = checks.entry(merchant).or_default();
+        if posting.seq != *last_seq + 1 {
             problems.push(format!(
-                "{name} line {line}: seq {seq} follows {last_seq} for {}",
-                text(1)
+                "{name} line {line}: seq {} follows {last_seq} for {}",
+                posting.seq,
+                String::from_utf8_lossy(record.field(1))
             ));
         }
-        *last_seq = seq;
-        check.add(kind, amount, count);
+        *last_seq = posting.seq;
+        check.add(
+            posting.kind,
+            posting.amount_fen.into(),
+            posting.count.unwrap_or(0),
+        );
     }
     for (merchant, row) in rows {
         let check = checks.remove(merchant).map(|(check, _)| check);

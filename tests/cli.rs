@@ -651,25 +651,6 @@ fn a_chain_of_runs_gives_the_same_settlement_files_as_one_run() {
     assert_eq!(r2.control().at("run.start").str(), "2026-11-06");
 }
 
-/// "-12.30" → -1230 (fen). Panics on anything that is not exactly two decimals.
-fn fen(s: &str) -> i64 {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s),
-    };
-    let (int, frac) = body
-        .split_once('.')
-        .unwrap_or_else(|| panic!("amount without two decimals: {s:?}"));
-    assert_eq!(frac.len(), 2, "amount without exactly two decimals: {s:?}");
-    assert!(
-        int.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit()),
-        "{s:?}"
-    );
-    let v = int.parse::<i64>().unwrap() * 100 + frac.parse::<i64>().unwrap();
-    assert!(!(neg && v == 0), "-0.00 written");
-    if neg { -v } else { v }
-}
-
 fn money(f: i64) -> String {
     format!(
         "{}{}.{:02}",

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{Json, parse_csv, read_tree};
+use common::{Json, exec_str, fen, parse_csv, read_tree};
 
 const FIXTURE: &str = "fixtures/disputes";
 const SHOP: &str = "M822020001"; // the phone shop: 199.00 fee taken by mistake
@@ -25,16 +25,8 @@ fn root() -> &'static Path {
 /// `settle` run from the repository root, so that the input paths it
 /// writes into control.json and rejects.csv are the relative ones below.
 fn settle(args: &[&str]) {
-    let output = Command::new(env!("CARGO_BIN_EXE_settle"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("settle runs");
-    assert!(
-        output.status.success(),
-        "settle {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (code, _, stderr) = exec_str(root(), args);
+    assert_eq!(code, 0, "settle {args:?} failed: {stderr}");
 }
 
 fn input(name: &str) -> String {
@@ -114,17 +106,6 @@ fn settlement_rows(dir: &Path) -> BTreeMap<(String, String), BTreeMap<String, St
             )
         })
         .collect()
-}
-
-/// An amount in fen, read without floating point.
-fn fen(amount: &str) -> i64 {
-    let (sign, digits) = match amount.strip_prefix('-') {
-        Some(rest) => (-1, rest),
-        None => (1, amount),
-    };
-    let (yuan, cents) = digits.split_once('.').expect("two decimals");
-    assert_eq!(cents.len(), 2, "{amount}");
-    sign * (yuan.parse::<i64>().expect("yuan") * 100 + cents.parse::<i64>().expect("fen"))
 }
 
 #[test]

@@ -3,17 +3,20 @@
 //! the proof that a row's postings sum exactly to its columns.
 //!
 //! This module explains what the pipeline and the ledger decided; it must
-//! not decide a rule again. `render` writes the journal files and checks
-//! them against the settlement rows as it goes; `settle verify` uses the
-//! same `Check` over the published files.
+//! not decide a rule again. `render` writes the journal files (with
+//! `events` for the deposit and deactivation postings) and checks them
+//! against the settlement rows as it goes; `settle verify` and `settle
+//! statement` read them back with `read_line` and the same `Check`.
 #![forbid(unsafe_code)]
 
+mod events;
 mod render;
 
 pub use render::{JOURNAL_HEADER, Journal};
 
-use crate::ledger::Row;
-use crate::money::format_fen;
+use crate::ingest::csv::Record;
+use crate::ledger::{AMOUNT_COLUMNS, Row};
+use crate::money::{self, format_fen};
 
 /// The kind of a posting: one stable code per rule, in posting order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,27 +91,30 @@ impl PostingKind {
         self == PostingKind::DepositForfeit
     }
 
-    /// The settlement column a posting sums into, and the sign that turns
-    /// its amount into that column's figure.
-    fn column(self) -> (Column, i128) {
-        match self {
-            PostingKind::CarriedIn => (Column::CarriedIn, 1),
-            PostingKind::Purchase => (Column::Purchases, 1),
-            PostingKind::Fee | PostingKind::FeeReturned => (Column::Fees, -1),
-            PostingKind::Void => (Column::TxnCountOnly, 0),
-            PostingKind::Refund => (Column::Refunds, -1),
-            PostingKind::Adjustment => (Column::Adjustments, 1),
-            PostingKind::DepositHold => (Column::DepositHeld, -1),
+    /// The settlement column a posting sums into (its place in
+    /// `AMOUNT_COLUMNS`), and the sign that turns its amount into that
+    /// column's figure; `None` for a void, which only counts rows.
+    fn column(self) -> Option<(usize, i128)> {
+        let (name, sign) = match self {
+            PostingKind::CarriedIn => ("carried_in", 1),
+            PostingKind::Purchase => ("purchases", 1),
+            PostingKind::Fee | PostingKind::FeeReturned => ("fees", -1),
+            PostingKind::Void => return None,
+            PostingKind::Refund => ("refunds", -1),
+            PostingKind::Adjustment => ("adjustments", 1),
+            PostingKind::DepositHold => ("deposit_held", -1),
             PostingKind::DepositRelease | PostingKind::DepositReleaseFinal => {
-                (Column::DepositReleased, 1)
+                ("deposit_released", 1)
             }
-            PostingKind::DepositForfeit => (Column::DepositForfeited, 1),
+            PostingKind::DepositForfeit => ("deposit_forfeited", 1),
             PostingKind::DeactivationFee | PostingKind::DeactivationFeeWaived => {
-                (Column::DeactivationFee, -1)
+                ("deactivation_fee", -1)
             }
-            PostingKind::Payout => (Column::Payout, -1),
-            PostingKind::CarriedOut => (Column::CarriedOut, -1),
-        }
+            PostingKind::Payout => ("payout", -1),
+            PostingKind::CarriedOut => ("carried_out", -1),
+        };
+        let at = AMOUNT_COLUMNS.iter().position(|column| *column == name);
+        Some((at.expect("a settlement column"), sign))
     }
 
     /// Whether the posting's `count` adds to the row's `txn_count`.
@@ -120,44 +126,59 @@ impl PostingKind {
     }
 }
 
-/// The settlement columns a journal explains, in the settlement file's
-/// order (`proceeds` is derived from the others).
+/// Fields of a journal line (`JOURNAL_HEADER`).
+pub const JOURNAL_FIELDS: usize = 12;
+
+/// The columns of a journal line that its checks read, parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Column {
-    Purchases,
-    Refunds,
-    Fees,
-    Adjustments,
-    CarriedIn,
-    DepositHeld,
-    DepositReleased,
-    DepositForfeited,
-    DeactivationFee,
-    Payout,
-    CarriedOut,
-    /// Voids move no money; they only count rows.
-    TxnCountOnly,
+pub struct Line {
+    pub seq: u64,
+    pub kind: PostingKind,
+    pub amount_fen: i64,
+    /// `None` where the column is empty.
+    pub count: Option<u64>,
 }
 
-const COLUMN_NAMES: [&str; 11] = [
-    "purchases",
-    "refunds",
-    "fees",
-    "adjustments",
-    "carried_in",
-    "deposit_held",
-    "deposit_released",
-    "deposit_forfeited",
-    "deactivation_fee",
-    "payout",
-    "carried_out",
-];
+/// Reads a published journal line (by `settle verify` and `settle
+/// statement`, which add their own checks); `Err` says what is wrong with
+/// it. The text columns are the caller's to read from `record`.
+pub fn read_line(record: &Record) -> Result<Line, String> {
+    if record.field_count() != JOURNAL_FIELDS {
+        return Err(format!(
+            "{} fields, not {JOURNAL_FIELDS}",
+            record.field_count()
+        ));
+    }
+    let text = |k: usize| String::from_utf8_lossy(record.field(k));
+    let number = |k: usize, column: &str| {
+        text(k)
+            .parse::<u64>()
+            .map_err(|_| format!("{column} {:?} is not a count", text(k)))
+    };
+    let kind =
+        PostingKind::from_code(&text(3)).ok_or_else(|| format!("unknown kind {:?}", text(3)))?;
+    let amount_fen = money::parse_amount_fen(record.field(4), true)
+        .map_err(|e| format!("amount {}", e.describe()))?;
+    let count = if record.field(9).is_empty() {
+        None
+    } else {
+        Some(number(9, "count")?)
+    };
+    Ok(Line {
+        seq: number(2, "seq")?,
+        kind,
+        amount_fen,
+        count,
+    })
+}
 
 /// The sums of one settlement row's postings, to compare with the row.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Check {
     txn_count: u64,
-    columns: [i128; 11],
+    /// In the order of `AMOUNT_COLUMNS`; `proceeds` is derived from the
+    /// others when the row is compared.
+    columns: [i128; 12],
     /// Σ amount over every posting but memos: 0 when the row balances.
     balance_fen: i128,
     postings: u32,
@@ -166,9 +187,8 @@ pub struct Check {
 impl Check {
     /// Adds one posting.
     pub fn add(&mut self, kind: PostingKind, amount_fen: i128, count: u64) {
-        let (column, sign) = kind.column();
-        if column != Column::TxnCountOnly {
-            self.columns[column as usize] += sign * amount_fen;
+        if let Some((column, sign)) = kind.column() {
+            self.columns[column] += sign * amount_fen;
         }
         if kind.counts_rows() {
             self.txn_count += count;
@@ -182,19 +202,6 @@ impl Check {
     /// Compares the postings with their settlement row; `Err` names the
     /// first column that differs.
     pub fn against(&self, row: &Row) -> Result<(), String> {
-        let row_columns = [
-            row.purchases_fen,
-            row.refunds_fen,
-            row.fees_fen,
-            row.adjustments_fen,
-            row.carried_in_fen,
-            row.deposit_held_fen,
-            row.deposit_released_fen,
-            row.deposit_forfeited_fen,
-            row.deactivation_fee_fen,
-            row.payout_fen,
-            row.carried_out_fen,
-        ];
         if self.postings == 0 {
             return Err("the row has no postings".into());
         }
@@ -204,23 +211,22 @@ impl Check {
                 self.txn_count, row.txn_count
             ));
         }
-        for ((name, posted), in_row) in COLUMN_NAMES.iter().zip(self.columns).zip(row_columns) {
+        let mut posted = self.columns;
+        let [purchases, refunds, fees, adjustments, carried_in, ..] = posted;
+        posted[PROCEEDS] = purchases - refunds - fees + adjustments + carried_in;
+        for ((name, posted), in_row) in AMOUNT_COLUMNS.iter().zip(posted).zip(row.amounts()) {
             if posted != i128::from(in_row) {
+                let verb = if *name == "proceeds" {
+                    "give"
+                } else {
+                    "sum to"
+                };
                 return Err(format!(
-                    "{name}: the postings sum to {}, the row says {}",
+                    "{name}: the postings {verb} {}, the row says {}",
                     format_fen(posted),
                     format_fen(in_row.into())
                 ));
             }
-        }
-        let c = &self.columns;
-        let proceeds = c[0] - c[1] - c[2] + c[3] + c[4];
-        if proceeds != i128::from(row.proceeds_fen) {
-            return Err(format!(
-                "proceeds: the postings give {}, the row says {}",
-                format_fen(proceeds),
-                format_fen(row.proceeds_fen.into())
-            ));
         }
         if self.balance_fen != 0 {
             return Err(format!(
@@ -232,9 +238,17 @@ impl Check {
     }
 }
 
+/// Where `proceeds` lies in `AMOUNT_COLUMNS`.
+const PROCEEDS: usize = 5;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proceeds_is_where_the_check_derives_it() {
+        assert_eq!(AMOUNT_COLUMNS[PROCEEDS], "proceeds");
+    }
 
     #[test]
     fn codes_are_distinct_and_read_back() {

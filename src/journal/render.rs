@@ -3,17 +3,17 @@
 //! written, so that a journal that does not sum to its row never reaches
 //! the disk.
 
-use super::{Check, PostingKind};
+use super::{Check, PostingKind, events};
 use crate::calendar::{self, Day};
 use crate::config::{RefundFee, Settings};
 use crate::csv_field::push_field;
+use crate::ingest::Merchants;
 use crate::ingest::adjustments::Adjustment;
 use crate::ingest::txn::{Card, Kind};
-use crate::ingest::{Merchant, Merchants};
-use crate::ledger::{DepositNote, FinalNote, Row, RowNote};
+use crate::ledger::{Row, RowNote};
 use crate::money::{self, push_fen};
 use crate::pipeline::Settled;
-use crate::pipeline::groups::{Class, Entry, Groups, MANY_ROWS, Slot};
+use crate::pipeline::groups::{Class, Entry, MANY_ROWS, Slot};
 
 /// Rows of a journal file whose memory is touched together before they
 /// are written (see `Journal::file`).
@@ -25,15 +25,11 @@ pub const JOURNAL_HEADER: &str =
 /// Everything the journal of a run explains, borrowed from the run.
 pub struct Journal<'a> {
     settled: &'a Settled,
-    rows: &'a [Vec<Row>],
-    notes: &'a [Vec<RowNote>],
-    groups: &'a Groups,
-    /// Accepted adjustments, in line order.
-    adjustments: &'a [Adjustment],
-    /// Positions in `adjustments`, by (merchant, settlement date, line).
+    /// Positions in `settled.adjustments` (line order), by (merchant,
+    /// settlement date, line).
     adjustment_order: Vec<u32>,
-    /// Each category's debit and credit rate, written once.
-    rate_texts: Vec<[RateTexts; 2]>,
+    /// Each category's debit and credit rate as a percentage, written once.
+    percents: Vec<[String; 2]>,
     /// Each category's `category,card,rate,capped` columns for every
     /// (card, capped) pair (`columns_at`), written once.
     columns: Vec<[String; 9]>,
@@ -50,22 +46,8 @@ pub struct RowAt {
     groups: std::ops::Range<u32>,
 }
 
-/// A rate as the journal writes it: `0.0049` in its column, `0.49%` in
-/// sentences.
-struct RateTexts {
-    percent: String,
-}
-
-impl RateTexts {
-    fn of(rate_ppm: u32) -> RateTexts {
-        RateTexts {
-            percent: percent(rate_ppm),
-        }
-    }
-}
-
 /// One posting's grouping columns; empty where they do not apply.
-struct Grouping<'a> {
+pub(super) struct Grouping<'a> {
     /// `category,card,rate,capped` as written (see `Journal::columns`).
     columns: &'a str,
     count: Option<u64>,
@@ -97,7 +79,7 @@ fn columns_at(card: Card, capped: Option<bool>) -> usize {
 }
 
 /// One settlement row's postings as they are written.
-struct RowWriter<'o> {
+pub(super) struct RowWriter<'o> {
     out: &'o mut String,
     prefix: &'o str,
     seq: u32,
@@ -107,7 +89,7 @@ struct RowWriter<'o> {
 
 impl RowWriter<'_> {
     /// Writes a posting whose detail is any text (quoted if need be).
-    fn post(
+    pub(super) fn post(
         &mut self,
         kind: PostingKind,
         amount_fen: i128,
@@ -168,19 +150,16 @@ impl RowWriter<'_> {
 }
 
 /// Appends "1 purchase" or "3 purchases".
-fn push_count(out: &mut String, digits: &mut itoa::Buffer, count: u64, one: &str, many: &str) {
+pub(super) fn push_count(
+    out: &mut String,
+    digits: &mut itoa::Buffer,
+    count: u64,
+    one: &str,
+    many: &str,
+) {
     out.push_str(digits.format(count));
     out.push(' ');
     out.push_str(if count == 1 { one } else { many });
-}
-
-/// "1 purchase", "3 purchases".
-fn plural(count: u64, one: &str, many: &str) -> String {
-    if count == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{count} {many}")
-    }
 }
 
 fn card_word(card: Card) -> &'static str {
@@ -189,18 +168,6 @@ fn card_word(card: Card) -> &'static str {
         Card::Credit => "credit card",
         Card::NotApplicable => "card",
     }
-}
-
-/// A rate as a percentage, exactly: 3500 ppm is "0.35%".
-fn percent(rate_ppm: u32) -> String {
-    // One percent is 10,000 ppm.
-    let whole = rate_ppm / 10_000;
-    let frac = rate_ppm % 10_000;
-    if frac == 0 {
-        return format!("{whole}%");
-    }
-    let digits = format!("{frac:04}");
-    format!("{whole}.{}%", digits.trim_end_matches('0'))
 }
 
 impl<'a> Journal<'a> {
@@ -216,12 +183,12 @@ impl<'a> Journal<'a> {
             (a.merchant, a.settlement_day, at)
         });
         let categories = &settings.categories;
-        let rate_texts = (0..categories.len() as u16)
+        let percents = (0..categories.len() as u16)
             .map(|index| {
                 let category = categories.get(index);
                 [
-                    RateTexts::of(category.debit_rate_ppm),
-                    RateTexts::of(category.credit_rate_ppm),
+                    money::format_percent(category.debit_rate_ppm),
+                    money::format_percent(category.credit_rate_ppm),
                 ]
             })
             .collect();
@@ -242,16 +209,11 @@ impl<'a> Journal<'a> {
                 })
             })
             .collect();
-        let groups = &settled.groups;
         Journal {
-            columns,
             settled,
-            rate_texts,
-            rows: &settled.rows,
-            notes: &settled.notes,
-            groups,
-            adjustments,
             adjustment_order,
+            percents,
+            columns,
             merchants,
             settings,
         }
@@ -264,15 +226,20 @@ impl<'a> Journal<'a> {
     /// chain of cache misses per row.
     pub fn days(&self) -> Vec<(Day, Vec<RowAt>)> {
         let lag = self.settings.settlement_lag_days;
-        let days = self.rows.iter().flatten().map(|row| row.settlement_day);
+        let days = self
+            .settled
+            .rows
+            .iter()
+            .flatten()
+            .map(|row| row.settlement_day);
         let (Some(first), Some(last)) = (days.clone().min(), days.max()) else {
             return Vec::new();
         };
         // A run spans a few hundred dates at most: one list per date, found
         // by offset, not by a map lookup per row.
         let mut by_day: Vec<Vec<RowAt>> = (first..=last).map(|_| Vec::new()).collect();
-        for (merchant, rows) in self.rows.iter().enumerate() {
-            let groups = self.groups.of_merchant(merchant as u32);
+        for (merchant, rows) in self.settled.rows.iter().enumerate() {
+            let groups = self.settled.groups.of_merchant(merchant as u32);
             let mut cursor = 0;
             for (k, row) in rows.iter().enumerate() {
                 let business_day = row.settlement_day - lag;
@@ -307,11 +274,12 @@ impl<'a> Journal<'a> {
             // A date's rows lie one per merchant, far apart in memory: read
             // what each row of a batch needs first, so that the batch's
             // cache misses overlap instead of each stalling its row.
+            let settled = self.settled;
             let touched = batch.iter().fold(0u64, |acc, at| {
                 let (m, k) = (at.merchant as usize, at.row as usize);
-                let groups = self.groups.of_merchant(at.merchant);
-                acc ^ self.rows[m][k].payout_fen as u64
-                    ^ self.notes[m][k].held_after_fen as u64
+                let groups = settled.groups.of_merchant(at.merchant);
+                acc ^ settled.rows[m][k].payout_fen as u64
+                    ^ settled.notes[m][k].held_after_fen as u64
                     ^ groups
                         .get(at.groups.start as usize)
                         .map_or(0, |entry| entry.3.amount_fen as u64)
@@ -331,9 +299,9 @@ impl<'a> Journal<'a> {
     ) -> Result<(), String> {
         for at in batch {
             let (merchant, k) = (at.merchant, at.row as usize);
-            let row = &self.rows[merchant as usize][k];
-            let note = &self.notes[merchant as usize][k];
-            let groups = &self.groups.of_merchant(merchant)
+            let row = &self.settled.rows[merchant as usize][k];
+            let note = &self.settled.notes[merchant as usize][k];
+            let groups = &self.settled.groups.of_merchant(merchant)
                 [at.groups.start as usize..at.groups.end as usize];
             prefix.clear();
             prefix.push_str(date);
@@ -407,8 +375,8 @@ impl<'a> Journal<'a> {
             );
         }
 
-        self.post_deposit(w, merchant, row, note, business_day);
-        post_final(w, settings, merchant, row, note);
+        events::post_deposit(w, settings, merchant, row, note, business_day);
+        events::post_final(w, settings, merchant, row, note);
 
         w.post(
             PostingKind::Payout,
@@ -471,7 +439,7 @@ impl<'a> Journal<'a> {
                 .iter()
                 .map(|(_, _, _, s)| i128::from(s.amount_fen))
                 .sum();
-            let texts = self.rate_texts(slot);
+            let percent = self.percent(slot);
             let card = card_word(slot.card());
             let columns = &self.columns[slot.category() as usize];
             let grouping = |count, capped| Grouping {
@@ -496,7 +464,6 @@ impl<'a> Journal<'a> {
                     );
                     for (_, member, _, sums) in members {
                         let count = u64::from(sums.count);
-                        let percent = texts.map_or("", |t| t.percent.as_str());
                         w.post_plain(
                             PostingKind::Fee,
                             -i128::from(sums.fee_fen),
@@ -562,13 +529,14 @@ impl<'a> Journal<'a> {
         }
     }
 
-    /// The rate texts of a slot's (category, card); `None` without a card.
-    fn rate_texts(&self, slot: Slot) -> Option<&RateTexts> {
-        let [debit, credit] = &self.rate_texts[slot.category() as usize];
+    /// The rate of a slot's (category, card) as a percentage; empty
+    /// without a card.
+    fn percent(&self, slot: Slot) -> &str {
+        let [debit, credit] = &self.percents[slot.category() as usize];
         match slot.card() {
-            Card::Debit => Some(debit),
-            Card::Credit => Some(credit),
-            Card::NotApplicable => None,
+            Card::Debit => debit,
+            Card::Credit => credit,
+            Card::NotApplicable => "",
         }
     }
 
@@ -579,8 +547,9 @@ impl<'a> Journal<'a> {
         merchant: u32,
         settlement_day: Day,
     ) -> impl Iterator<Item = &'a Adjustment> + '_ {
-        let key = |at: &u32| {
-            let a = &self.adjustments[*at as usize];
+        let adjustments = &self.settled.adjustments;
+        let key = move |at: &u32| {
+            let a = &adjustments[*at as usize];
             (a.merchant, a.settlement_day)
         };
         let first = self
@@ -589,151 +558,6 @@ impl<'a> Journal<'a> {
         self.adjustment_order[first..]
             .iter()
             .take_while(move |at| key(at) == (merchant, settlement_day))
-            .map(|at| &self.adjustments[*at as usize])
-    }
-
-    fn post_deposit(
-        &self,
-        w: &mut RowWriter,
-        merchant: &Merchant,
-        row: &Row,
-        note: &RowNote,
-        business_day: Day,
-    ) {
-        if note.deposit == DepositNote::None
-            || (note.deposit == DepositNote::Hold && row.deposit_held_fen == 0)
-        {
-            return;
-        }
-        let settings = self.settings;
-        let none = Grouping::default();
-        let deposit = money::format_fen(merchant.deposit_fen.into());
-        let window_first = merchant.activated_on;
-        let window_last = window_first + settings.deposit_refund_window_days - 1;
-        let window = format!(
-            "{}..{}",
-            calendar::format_date(window_first),
-            calendar::format_date(window_last)
-        );
-        let target = money::format_fen(settings.deposit_refund_volume_fen.into());
-        let volume = money::format_fen(note.window_volume_fen.into());
-        match note.deposit {
-            DepositNote::None => {}
-            DepositNote::Hold => {
-                let held = money::format_fen(row.deposit_held_fen.into());
-                let held_after = money::format_fen(note.held_after_fen.into());
-                w.post(
-                        PostingKind::DepositHold,
-                        -i128::from(row.deposit_held_fen),
-                        &none,
-                        &format!(
-                            "deposit={deposit};held={held_after};window={window};target={target};volume={volume}"
-                        ),
-                        &format!(
-                            "Deposit (押金) hold: {held} held, {held_after} of {deposit} so far; it comes back once net volume reaches {target} within {window}"
-                        ),
-                    );
-            }
-            DepositNote::ReleaseForVolume => {
-                let reached_on = calendar::format_date(business_day);
-                w.post(
-                    PostingKind::DepositRelease,
-                    row.deposit_released_fen.into(),
-                    &none,
-                    &format!(
-                        "deposit={deposit};window={window};target={target};volume={volume};reached_on={reached_on}"
-                    ),
-                    &format!(
-                        "Deposit released: net volume {volume} reached the {target} target on {reached_on}, inside the window {window}"
-                    ),
-                );
-            }
-            DepositNote::ReleaseAtFinal => {
-                let deactivated_on = merchant
-                    .deactivated_on
-                    .map(calendar::format_date)
-                    .unwrap_or_default();
-                w.post(
-                    PostingKind::DepositReleaseFinal,
-                    row.deposit_released_fen.into(),
-                    &none,
-                    &format!("deposit={deposit};deactivated_on={deactivated_on}"),
-                    &format!(
-                        "Deposit released in the final settlement: the merchant was deactivated on {deactivated_on}"
-                    ),
-                );
-            }
-            DepositNote::Forfeit => {
-                let forfeited = money::format_fen(row.deposit_forfeited_fen.into());
-                w.post(
-                    PostingKind::DepositForfeit,
-                    row.deposit_forfeited_fen.into(),
-                    &none,
-                    &format!("deposit={deposit};window={window};target={target};volume={volume}"),
-                    &format!(
-                        "Deposit forfeited: the window {window} ended with net volume {volume}, below the {target} target; the {forfeited} held is kept (memo: no money moves in this row)"
-                    ),
-                );
-            }
-        }
-    }
-}
-
-/// The deactivation fee of a final settlement, or its waiver (退机).
-fn post_final(
-    w: &mut RowWriter,
-    settings: &Settings,
-    merchant: &Merchant,
-    row: &Row,
-    note: &RowNote,
-) {
-    let (kind, waived) = match note.final_settlement {
-        FinalNote::NotFinal => return,
-        FinalNote::FeeTaken => (PostingKind::DeactivationFee, false),
-        FinalNote::FeeWaived => (PostingKind::DeactivationFeeWaived, true),
-    };
-    let deactivated_on = merchant.deactivated_on.unwrap_or(merchant.activated_on);
-    let days = deactivated_on - merchant.activated_on;
-    let window_days = settings.return_window_days;
-    let after = plural(days.unsigned_abs().into(), "day", "days");
-    let source = format!(
-        "activated_on={};deactivated_on={};days={days};return_window_days={window_days};purchases_seen={}",
-        calendar::format_date(merchant.activated_on),
-        calendar::format_date(deactivated_on),
-        if note.purchases_seen { "yes" } else { "no" }
-    );
-    let detail = if waived {
-        format!(
-            "Deactivation fee (注销扣费) waived: the device was returned unused {after} after activation, within the {window_days}-day return window (退机)"
-        )
-    } else if days < window_days {
-        format!(
-            "Deactivation fee (注销扣费): deactivated {after} after activation, within the {window_days}-day return window, but the device was used (a purchase was accepted)"
-        )
-    } else {
-        format!(
-            "Deactivation fee (注销扣费): deactivated {after} after activation, after the {window_days}-day return window"
-        )
-    };
-    w.post(
-        kind,
-        -i128::from(row.deactivation_fee_fen),
-        &Grouping::default(),
-        &source,
-        &detail,
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rates_read_as_exact_percentages() {
-        assert_eq!(percent(3_500), "0.35%");
-        assert_eq!(percent(4_900), "0.49%");
-        assert_eq!(percent(0), "0%");
-        assert_eq!(percent(10_000), "1%");
-        assert_eq!(percent(3_805), "0.3805%");
+            .map(move |at| &adjustments[*at as usize])
     }
 }

@@ -102,28 +102,93 @@ pub struct Row<A = i64> {
     pub carried_out_fen: A,
 }
 
+/// A settlement row's amount columns, in the settlement file's order
+/// (RULES.md 4): what `Row::amounts` gives and `Row::with_amounts` takes.
+pub const AMOUNT_COLUMNS: [&str; 12] = [
+    "purchases",
+    "refunds",
+    "fees",
+    "adjustments",
+    "carried_in",
+    "proceeds",
+    "deposit_held",
+    "deposit_released",
+    "deposit_forfeited",
+    "deactivation_fee",
+    "payout",
+    "carried_out",
+];
+
+impl<A: Copy> Row<A> {
+    /// The amounts in the order of `AMOUNT_COLUMNS`.
+    pub fn amounts(&self) -> [A; 12] {
+        [
+            self.purchases_fen,
+            self.refunds_fen,
+            self.fees_fen,
+            self.adjustments_fen,
+            self.carried_in_fen,
+            self.proceeds_fen,
+            self.deposit_held_fen,
+            self.deposit_released_fen,
+            self.deposit_forfeited_fen,
+            self.deactivation_fee_fen,
+            self.payout_fen,
+            self.carried_out_fen,
+        ]
+    }
+
+    /// A row from its amounts in the order of `AMOUNT_COLUMNS`.
+    pub fn with_amounts(settlement_day: Day, merchant: u32, txn_count: u64, a: [A; 12]) -> Row<A> {
+        let [
+            purchases_fen,
+            refunds_fen,
+            fees_fen,
+            adjustments_fen,
+            carried_in_fen,
+            proceeds_fen,
+            deposit_held_fen,
+            deposit_released_fen,
+            deposit_forfeited_fen,
+            deactivation_fee_fen,
+            payout_fen,
+            carried_out_fen,
+        ] = a;
+        Row {
+            settlement_day,
+            merchant,
+            txn_count,
+            purchases_fen,
+            refunds_fen,
+            fees_fen,
+            adjustments_fen,
+            carried_in_fen,
+            proceeds_fen,
+            deposit_held_fen,
+            deposit_released_fen,
+            deposit_forfeited_fen,
+            deactivation_fee_fen,
+            payout_fen,
+            carried_out_fen,
+        }
+    }
+}
+
 impl Row<i128> {
     /// The row in `i64` fen, as stored and written; `None` when an amount
     /// does not fit (over 92 trillion CNY in one row).
-    fn narrow(&self) -> Option<Row> {
-        let fit = |amount: i128| i64::try_from(amount).ok();
-        Some(Row {
-            settlement_day: self.settlement_day,
-            merchant: self.merchant,
-            txn_count: self.txn_count,
-            purchases_fen: fit(self.purchases_fen)?,
-            refunds_fen: fit(self.refunds_fen)?,
-            fees_fen: fit(self.fees_fen)?,
-            adjustments_fen: fit(self.adjustments_fen)?,
-            carried_in_fen: fit(self.carried_in_fen)?,
-            proceeds_fen: fit(self.proceeds_fen)?,
-            deposit_held_fen: fit(self.deposit_held_fen)?,
-            deposit_released_fen: fit(self.deposit_released_fen)?,
-            deposit_forfeited_fen: fit(self.deposit_forfeited_fen)?,
-            deactivation_fee_fen: fit(self.deactivation_fee_fen)?,
-            payout_fen: fit(self.payout_fen)?,
-            carried_out_fen: fit(self.carried_out_fen)?,
-        })
+    pub fn narrow(&self) -> Option<Row> {
+        let wide = self.amounts();
+        let mut narrow = [0i64; 12];
+        for (to, from) in narrow.iter_mut().zip(wide) {
+            *to = i64::try_from(from).ok()?;
+        }
+        Some(Row::with_amounts(
+            self.settlement_day,
+            self.merchant,
+            self.txn_count,
+            narrow,
+        ))
     }
 }
 

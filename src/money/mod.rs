@@ -145,6 +145,18 @@ pub fn format_rate(rate_ppm: u32) -> String {
     format!("{int_value}.{}", frac.trim_end_matches('0'))
 }
 
+/// Writes a rate as an exact percentage: `0.49%`, `0.385%`, `0%`, `100%`.
+pub fn format_percent(rate_ppm: u32) -> String {
+    // One percent is 10,000 ppm.
+    let whole = rate_ppm / 10_000;
+    let frac = rate_ppm % 10_000;
+    if frac == 0 {
+        return format!("{whole}%");
+    }
+    let digits = format!("{frac:04}");
+    format!("{whole}.{}%", digits.trim_end_matches('0'))
+}
+
 /// `numerator ÷ denominator` rounded to an integer with `rounding`.
 /// The denominator must be positive.
 pub fn div_round(numerator: i128, denominator: i128, rounding: Rounding) -> i128 {

@@ -177,3 +177,12 @@ fn fen_formatting_is_the_same_on_both_sides_of_u64() {
         format!("-{}.{:02}", (i128::MAX) / 100, (i128::MAX) % 100)
     );
 }
+
+#[test]
+fn rates_read_as_exact_percentages() {
+    assert_eq!(format_percent(3_500), "0.35%");
+    assert_eq!(format_percent(4_900), "0.49%");
+    assert_eq!(format_percent(0), "0%");
+    assert_eq!(format_percent(10_000), "1%");
+    assert_eq!(format_percent(3_805), "0.3805%");
+}

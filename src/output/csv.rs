@@ -70,20 +70,7 @@ fn render_settlement_row(
     push_field(out, merchants.id_of(row.merchant));
     out.push(',');
     out.push_str(count.format(row.txn_count));
-    for amount in [
-        row.purchases_fen,
-        row.refunds_fen,
-        row.fees_fen,
-        row.adjustments_fen,
-        row.carried_in_fen,
-        row.proceeds_fen,
-        row.deposit_held_fen,
-        row.deposit_released_fen,
-        row.deposit_forfeited_fen,
-        row.deactivation_fee_fen,
-        row.payout_fen,
-        row.carried_out_fen,
-    ] {
+    for amount in row.amounts() {
         out.push(',');
         push_fen(out, amount.into());
     }
@@ -182,4 +169,18 @@ pub fn detail_files(
         out.push('\n');
     }
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_settlement_header_names_the_rows_amounts_in_their_order() {
+        let amounts = crate::ledger::AMOUNT_COLUMNS.join(",");
+        assert_eq!(
+            SETTLEMENT_HEADER,
+            format!("settlement_date,merchant_id,txn_count,{amounts}\n")
+        );
+    }
 }

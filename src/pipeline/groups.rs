@@ -192,9 +192,14 @@ impl Groups {
         let chunk_rows = rows
             .div_ceil(rayon::current_num_threads() * 4)
             .clamp(1, GROUP_CHUNK_ROWS_MAX);
-        let table_len = (merchant_count * 4)
-            .next_power_of_two()
-            .min(OPEN_GROUPS_MAX);
+        // A group per row needs no table of open groups.
+        let table_len = if per_transaction {
+            0
+        } else {
+            (merchant_count * 4)
+                .next_power_of_two()
+                .min(OPEN_GROUPS_MAX)
+        };
         let closed: Vec<Vec<Open>> = (0..rows.div_ceil(chunk_rows))
             .into_par_iter()
             .map_init(

@@ -151,7 +151,7 @@ pub fn statement(options: &StatementOptions) -> Result<StatementSummary> {
         from: statement.from,
         to: statement.to,
         days: statement.days.len(),
-        payout_fen: statement.totals.payout,
+        payout_fen: statement.totals.payout_fen,
     })
 }
 
@@ -237,27 +237,23 @@ pub fn build(options: &StatementOptions) -> Result<Statement> {
 }
 
 fn totals(days: &[MerchantDay]) -> SettlementRow {
-    let mut t = SettlementRow::default();
+    let mut amounts = [0i128; 12];
+    let mut txn_count = 0;
     for day in days {
-        let r = &day.row;
-        t.txn_count += r.txn_count;
-        t.purchases += r.purchases;
-        t.refunds += r.refunds;
-        t.fees += r.fees;
-        t.adjustments += r.adjustments;
-        t.deposit_held += r.deposit_held;
-        t.deposit_released += r.deposit_released;
-        t.deposit_forfeited += r.deposit_forfeited;
-        t.deactivation_fee += r.deactivation_fee;
-        t.payout += r.payout;
+        txn_count += day.row.txn_count;
+        for (sum, amount) in amounts.iter_mut().zip(day.row.amounts()) {
+            *sum += amount;
+        }
     }
-    t.carried_in = days.first().map_or(0, |d| d.row.carried_in);
-    t.carried_out = days.last().map_or(0, |d| d.row.carried_out);
+    let mut t = SettlementRow::with_amounts(0, 0, txn_count, amounts);
+    t.carried_in_fen = days.first().map_or(0, |d| d.row.carried_in_fen);
+    t.carried_out_fen = days.last().map_or(0, |d| d.row.carried_out_fen);
     // The period's proceeds, as RULES.md 3.7 counts them over a run: a
     // balance carried between two dates of the period is not counted
     // twice, so the period conserves (proceeds = payouts + held − released
     // + deactivation fees + last carried_out).
-    t.proceeds = t.purchases - t.refunds - t.fees + t.adjustments + t.carried_in;
+    t.proceeds_fen =
+        t.purchases_fen - t.refunds_fen - t.fees_fen + t.adjustments_fen + t.carried_in_fen;
     t
 }
 
@@ -266,14 +262,14 @@ fn totals(days: &[MerchantDay]) -> SettlementRow {
 /// conserve money as a run's do.
 fn check_carries(merchant: &str, days: &[MerchantDay]) -> Result<()> {
     for pair in days.windows(2) {
-        if pair[1].row.carried_in != pair[0].row.carried_out {
+        if pair[1].row.carried_in_fen != pair[0].row.carried_out_fen {
             return Err(Error::input(
                 format!("settlement-{}.csv", calendar::format_date(pair[1].date)),
                 format!(
                     "{merchant} carries in {} but its settlement of {} carried out {}",
-                    money::format_fen(pair[1].row.carried_in),
+                    money::format_fen(pair[1].row.carried_in_fen),
                     calendar::format_date(pair[0].date),
-                    money::format_fen(pair[0].row.carried_out)
+                    money::format_fen(pair[0].row.carried_out_fen)
                 ),
             ));
         }

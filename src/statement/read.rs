@@ -12,15 +12,13 @@ use std::path::{Path, PathBuf};
 use crate::calendar::{self, Day};
 use crate::error::{Error, Result};
 use crate::ingest::csv::{Record, Tokenizer};
-use crate::journal::{Check, JOURNAL_HEADER};
-use crate::ledger::Row;
+use crate::journal::{self, Check, JOURNAL_HEADER};
+use crate::ledger::{AMOUNT_COLUMNS, Row};
 use crate::money;
 use crate::output::csv::SETTLEMENT_HEADER;
 
 pub use crate::journal::PostingKind as Kind;
 
-/// Fields of a journal line.
-const JOURNAL_FIELDS: usize = 12;
 /// Fields of a settlement line.
 const SETTLEMENT_FIELDS: usize = 15;
 
@@ -159,59 +157,9 @@ pub fn infer_lag(runs: &[RunFolder]) -> Result<i32> {
     Ok(lag)
 }
 
-/// A settlement row's 13 figures after `settlement_date,merchant_id`,
-/// in file order (`txn_count` first), in fen (`txn_count` as a count).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SettlementRow {
-    pub txn_count: i128,
-    pub purchases: i128,
-    pub refunds: i128,
-    pub fees: i128,
-    pub adjustments: i128,
-    pub carried_in: i128,
-    pub proceeds: i128,
-    pub deposit_held: i128,
-    pub deposit_released: i128,
-    pub deposit_forfeited: i128,
-    pub deactivation_fee: i128,
-    pub payout: i128,
-    pub carried_out: i128,
-}
-
-impl SettlementRow {
-    fn from_figures(f: [i128; 13]) -> SettlementRow {
-        let [
-            txn_count,
-            purchases,
-            refunds,
-            fees,
-            adjustments,
-            carried_in,
-            proceeds,
-            deposit_held,
-            deposit_released,
-            deposit_forfeited,
-            deactivation_fee,
-            payout,
-            carried_out,
-        ] = f;
-        SettlementRow {
-            txn_count,
-            purchases,
-            refunds,
-            fees,
-            adjustments,
-            carried_in,
-            proceeds,
-            deposit_held,
-            deposit_released,
-            deposit_forfeited,
-            deactivation_fee,
-            payout,
-            carried_out,
-        }
-    }
-}
+/// A settlement row as read back: its figures in fen, summed in `i128`
+/// over a statement's period.
+pub type SettlementRow = Row<i128>;
 
 /// One journal line of the merchant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -350,7 +298,6 @@ fn count(path: &Path, line: u64, text: &[u8]) -> Result<u64> {
 
 fn read_settlement_row(path: &Path, date: Day, merchant: &str) -> Result<Option<SettlementRow>> {
     let bytes = read_file_with_header(path, SETTLEMENT_HEADER)?;
-    let columns: Vec<&str> = SETTLEMENT_HEADER.trim_end().split(',').collect();
     let mut tokenizer = Tokenizer::new(&bytes, SETTLEMENT_HEADER.len());
     let mut record = Record::default();
     while tokenizer.next_record(&mut record) {
@@ -366,13 +313,12 @@ fn read_settlement_row(path: &Path, date: Day, merchant: &str) -> Result<Option<
                 format!("line {line}: not a settlement row of {merchant} on its date"),
             ));
         }
-        let mut figures = [0i128; 13];
-        figures[0] = i128::from(count(path, line, record.field(2))?);
-        for (k, figure) in figures.iter_mut().enumerate().skip(1) {
-            let column = columns[2 + k];
-            *figure = i128::from(amount(path, line, column, record.field(2 + k))?);
+        let txn_count = count(path, line, record.field(2))?;
+        let mut amounts = [0i128; 12];
+        for (k, (figure, column)) in amounts.iter_mut().zip(AMOUNT_COLUMNS).enumerate() {
+            *figure = i128::from(amount(path, line, column, record.field(3 + k))?);
         }
-        return Ok(Some(SettlementRow::from_figures(figures)));
+        return Ok(Some(Row::with_amounts(date, 0, txn_count, amounts)));
     }
     Ok(None)
 }
@@ -397,34 +343,21 @@ fn read_postings(path: &Path, date: Day, merchant: &str) -> Result<Vec<Posting>>
             break;
         }
         let line = record.lines_before + 2;
-        if record.field_count() != JOURNAL_FIELDS {
-            return Err(bad(line, "not 12 fields"));
-        }
+        let read = journal::read_line(&record).map_err(|problem| bad(line, &problem))?;
         if calendar::parse_date(record.field(0)) != Some(date) {
             return Err(bad(line, "settlement_date is not the file's date"));
         }
         let text = |i: usize| String::from_utf8_lossy(record.field(i)).into_owned();
-        let kind = std::str::from_utf8(record.field(3))
-            .ok()
-            .and_then(Kind::from_code)
-            .ok_or_else(|| bad(line, &format!("unknown kind {:?}", text(3))))?;
-        let seq = u32::try_from(count(path, line, record.field(2))?)
-            .map_err(|_| bad(line, "seq out of range"))?;
-        let count = if record.field(9).is_empty() {
-            None
-        } else {
-            Some(count(path, line, record.field(9))?)
-        };
         postings.push(Posting {
             date,
-            seq,
-            kind,
-            amount_fen: amount(path, line, "amount", record.field(4))?,
+            seq: u32::try_from(read.seq).map_err(|_| bad(line, "seq out of range"))?,
+            kind: read.kind,
+            amount_fen: read.amount_fen,
             category: text(5),
             card: text(6),
             rate: text(7),
             capped: text(8),
-            count,
+            count: read.count,
             source: text(10),
             detail: text(11),
         });
@@ -446,24 +379,7 @@ fn check_explains(
     for p in postings {
         check.add(p.kind, i128::from(p.amount_fen), p.count.unwrap_or(0));
     }
-    let narrow = |v: i128| i64::try_from(v).expect("parsed from an amount below 10^14 fen");
-    let as_row = Row {
-        settlement_day: 0,
-        merchant: 0,
-        txn_count: u64::try_from(row.txn_count).expect("parsed from a count"),
-        purchases_fen: narrow(row.purchases),
-        refunds_fen: narrow(row.refunds),
-        fees_fen: narrow(row.fees),
-        adjustments_fen: narrow(row.adjustments),
-        carried_in_fen: narrow(row.carried_in),
-        proceeds_fen: narrow(row.proceeds),
-        deposit_held_fen: narrow(row.deposit_held),
-        deposit_released_fen: narrow(row.deposit_released),
-        deposit_forfeited_fen: narrow(row.deposit_forfeited),
-        deactivation_fee_fen: narrow(row.deactivation_fee),
-        payout_fen: narrow(row.payout),
-        carried_out_fen: narrow(row.carried_out),
-    };
+    let as_row = row.narrow().expect("parsed from amounts below 10^14 fen");
     check.against(&as_row).map_err(|problem| {
         Error::input(
             path.display().to_string(),

@@ -15,6 +15,7 @@ use super::labels::{html_lang, label, labels};
 use super::{DeactivationStory, DepositOutcome, DepositStory, Kind, Lang, Posting, Statement};
 use crate::calendar::{self, Day};
 use crate::error::{Error, Result};
+use crate::ledger::AMOUNT_COLUMNS;
 use crate::money::{self, format_fen};
 use crate::output::csv::push_field;
 use crate::statement::read::SettlementRow;
@@ -49,16 +50,7 @@ pub fn grouped(amount_fen: i128) -> String {
 /// A rate's shortest decimal text (`0.0049`) as a percentage (`0.49%`),
 /// through its integer ppm; the text itself when it is not a rate.
 fn percent(rate: &str) -> String {
-    let Some(ppm) = money::parse_rate_ppm(rate) else {
-        return rate.to_string();
-    };
-    let whole = ppm / 10_000;
-    let frac = ppm % 10_000;
-    if frac == 0 {
-        return format!("{whole}%");
-    }
-    let digits = format!("{frac:04}");
-    format!("{whole}.{}%", digits.trim_end_matches('0'))
+    money::parse_rate_ppm(rate).map_or_else(|| rate.to_string(), money::format_percent)
 }
 
 fn date(day: Day) -> String {
@@ -191,30 +183,16 @@ fn posting_view(statement: &Statement, posting: &Posting, lang: Lang) -> Value {
 /// The settlement columns shown as totals, with their figures; zero ones
 /// left out except those in `always`.
 fn figures(row: &SettlementRow, lang: Lang, always: &[&str]) -> Vec<Value> {
-    let all = [
-        ("txn_count", row.txn_count, false),
-        ("purchases", row.purchases, true),
-        ("refunds", row.refunds, true),
-        ("fees", row.fees, true),
-        ("adjustments", row.adjustments, true),
-        ("carried_in", row.carried_in, true),
-        ("deposit_held", row.deposit_held, true),
-        ("deposit_released", row.deposit_released, true),
-        ("deposit_forfeited", row.deposit_forfeited, true),
-        ("deactivation_fee", row.deactivation_fee, true),
-        ("payout", row.payout, true),
-        ("carried_out", row.carried_out, true),
-    ];
-    all.iter()
-        .filter(|(key, value, _)| *value != 0 || always.contains(key))
-        .map(|(key, value, is_money)| {
-            let text = if *is_money {
-                grouped(*value)
-            } else {
-                value.to_string()
-            };
-            json!({"key": key, "label": label(lang, key), "value": text})
-        })
+    let count = ("txn_count", row.txn_count.to_string(), row.txn_count == 0);
+    let amounts = AMOUNT_COLUMNS
+        .into_iter()
+        .zip(row.amounts())
+        .filter(|(key, _)| *key != "proceeds")
+        .map(|(key, value)| (key, grouped(value), value == 0));
+    std::iter::once(count)
+        .chain(amounts)
+        .filter(|(key, _, zero)| !zero || always.contains(key))
+        .map(|(key, text, _)| json!({"key": key, "label": label(lang, key), "value": text}))
         .collect()
 }
 
@@ -325,8 +303,8 @@ fn view(statement: &Statement, lang: Lang) -> Value {
                 .collect();
             json!({
                 "date": date(day.date),
-                "payout": grouped(day.row.payout),
-                "carried_out": (day.row.carried_out != 0).then(|| grouped(day.row.carried_out)),
+                "payout": grouped(day.row.payout_fen),
+                "carried_out": (day.row.carried_out_fen != 0).then(|| grouped(day.row.carried_out_fen)),
                 "sections": sections,
                 "totals": figures(&day.row, lang, &["payout"]),
             })
@@ -340,7 +318,7 @@ fn view(statement: &Statement, lang: Lang) -> Value {
         "to": date(statement.to),
         "runs": statement.runs,
         "summary": figures(&statement.totals, lang, &["purchases", "fees", "payout"]),
-        "payout": grouped(statement.totals.payout),
+        "payout": grouped(statement.totals.payout_fen),
         "deposit": statement.deposit.as_ref().map(|s| deposit_view(s, statement, lang)),
         "deactivation": statement.deactivation.as_ref().map(|s| deactivation_view(s, statement, lang)),
         "days": days,
@@ -372,7 +350,8 @@ fn csv_line(out: &mut String, fields: &[&str]) {
     out.push('\n');
 }
 
-/// The settlement row's columns as CSV total lines of `record`.
+/// The settlement row's columns as CSV total lines of `record`: the count
+/// in the `count` column, each amount in the `amount` column.
 fn total_lines(
     out: &mut String,
     record: &str,
@@ -381,41 +360,7 @@ fn total_lines(
     source: &str,
     row: &SettlementRow,
 ) {
-    let count = row.txn_count.to_string();
-    csv_line(
-        out,
-        &[
-            record,
-            settlement_date,
-            merchant,
-            "",
-            "txn_count",
-            "",
-            "",
-            "",
-            "",
-            "",
-            &count,
-            source,
-            "",
-        ],
-    );
-    let amounts = [
-        ("purchases", row.purchases),
-        ("refunds", row.refunds),
-        ("fees", row.fees),
-        ("adjustments", row.adjustments),
-        ("carried_in", row.carried_in),
-        ("proceeds", row.proceeds),
-        ("deposit_held", row.deposit_held),
-        ("deposit_released", row.deposit_released),
-        ("deposit_forfeited", row.deposit_forfeited),
-        ("deactivation_fee", row.deactivation_fee),
-        ("payout", row.payout),
-        ("carried_out", row.carried_out),
-    ];
-    for (column, value) in amounts {
-        let text = format_fen(value);
+    let mut line = |column: &str, amount: &str, count: &str| {
         csv_line(
             out,
             &[
@@ -424,16 +369,20 @@ fn total_lines(
                 merchant,
                 "",
                 column,
-                &text,
+                amount,
                 "",
                 "",
                 "",
                 "",
-                "",
+                count,
                 source,
                 "",
             ],
         );
+    };
+    line("txn_count", "", &row.txn_count.to_string());
+    for (column, value) in AMOUNT_COLUMNS.into_iter().zip(row.amounts()) {
+        line(column, &format_fen(value), "");
     }
 }
 

@@ -694,8 +694,10 @@ pub fn mentions_number(text: &str, n: u64) -> bool {
 pub const JOURNAL_HEADER: &str =
     "settlement_date,merchant_id,seq,kind,amount,category,card,rate,capped,count,source,detail";
 
-/// An amount text (`-12.30`, `0.00`) in fen, read independently of the engine.
-fn fen(text: &str) -> i64 {
+/// An amount text (`-12.30`, `0.00`) in fen, read independently of the
+/// engine, without floating point. Panics on anything but exactly two
+/// decimals, and on `-0.00`.
+pub fn fen(text: &str) -> i64 {
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -705,10 +707,11 @@ fn fen(text: &str) -> i64 {
         .unwrap_or_else(|| panic!("amount {text:?} has no fraction"));
     assert_eq!(frac.len(), 2, "amount {text:?}");
     assert!(
-        !(negative && whole.chars().chain(frac.chars()).all(|c| c == '0')),
-        "-0.00 written: {text:?}"
+        whole.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit()),
+        "amount {text:?}"
     );
     let value = whole.parse::<i64>().expect("whole part") * 100 + frac.parse::<i64>().expect("fen");
+    assert!(!(negative && value == 0), "-0.00 written: {text:?}");
     if negative { -value } else { value }
 }
 
@@ -727,21 +730,7 @@ struct Posted {
 /// each row's columns from its postings (docs/JOURNAL.md, "What the journal
 /// proves"). Returns the number of rows and postings checked.
 pub fn check_journals_against_rows(files: &BTreeMap<String, Vec<u8>>) -> (usize, usize) {
-    let columns = [
-        "txn_count",
-        "purchases",
-        "refunds",
-        "fees",
-        "adjustments",
-        "carried_in",
-        "proceeds",
-        "deposit_held",
-        "deposit_released",
-        "deposit_forfeited",
-        "deactivation_fee",
-        "payout",
-        "carried_out",
-    ];
+    let columns = ROW_COLUMNS;
     let (mut rows_checked, mut postings_checked) = (0, 0);
     for (name, bytes) in files {
         let Some(date) = name
