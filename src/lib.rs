@@ -7,7 +7,8 @@
 //! stores what a run carries to the next (merchant states and the id
 //! index); `output` writes and publishes the files; `run` ties them
 //! together for the command line; `statement` reads published runs back
-//! into a merchant's statement.
+//! into a merchant's statement, and `report` into a page of charts over
+//! them.
 #![deny(unsafe_code)]
 
 pub mod bench;
@@ -22,6 +23,7 @@ pub mod ledger;
 pub mod money;
 pub mod output;
 pub mod pipeline;
+pub mod report;
 pub mod run;
 pub mod split;
 pub mod state;

@@ -41,6 +41,28 @@ enum Command {
     /// self-contained HTML page or a CSV file (docs/STATEMENT.md). Bad input
     /// exits 2 and writes nothing.
     Statement(StatementArgs),
+    /// A page of charts over one run folder or a chain of daily ones: fees
+    /// by category, payouts and receivables, deposits, deactivation fees
+    /// and waivers over the settlement dates, rejects by reason, the
+    /// busiest merchants, and the runs' input digests and control totals.
+    /// Writes one self-contained HTML file (docs/REPORT.md). Bad input
+    /// exits 2 and writes nothing.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// Published run folders, in any order; they must chain (each start is
+    /// the previous horizon + 1) and have journal files.
+    #[arg(value_name = "RUN_DIR", required = true, num_args = 1..)]
+    runs: Vec<PathBuf>,
+    /// How many of the busiest merchants (by purchases) to list, at most 1000.
+    #[arg(long, value_name = "N", default_value_t = settle::report::TOP_DEFAULT)]
+    top: usize,
+    /// The page to write: FILE.html, one self-contained file (no network).
+    /// Written whole or not at all.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -204,6 +226,36 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Report(args) => {
+            let options = settle::report::ReportOptions {
+                runs: args.runs,
+                top: args.top,
+                out: args.out,
+            };
+            match settle::report::report(&options) {
+                Ok(summary) => {
+                    let span = match (summary.first, summary.last) {
+                        (Some(first), Some(last)) => format!(
+                            "settlement dates {} to {}",
+                            settle::calendar::format_date(first),
+                            settle::calendar::format_date(last)
+                        ),
+                        _ => "no settlement file".to_string(),
+                    };
+                    eprintln!(
+                        "settle: wrote {} ({} run folder(s), {span}, {} bytes)",
+                        options.out.display(),
+                        summary.runs,
+                        summary.bytes
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("settle: error: {error}");
+                    ExitCode::from(error.exit_code() as u8)
+                }
+            }
+        }
         Command::Statement(args) => {
             let options = settle::statement::StatementOptions {
                 runs: args.runs,

@@ -208,6 +208,29 @@ pub fn format_fen(amount_fen: i128) -> String {
     text
 }
 
+/// Formats fen as CNY with thousands separators: `-1,234,567.89`, for
+/// pages that people read (`settle statement`, `settle report`). Grouping is
+/// done on the integer's decimal text, so it is as exact as `format_fen`.
+pub fn format_fen_grouped(amount_fen: i128) -> String {
+    let plain = format_fen(amount_fen);
+    let (sign, body) = match plain.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", plain.as_str()),
+    };
+    let (whole, cents) = body.split_once('.').expect("format_fen writes a point");
+    let mut out = String::with_capacity(plain.len() + whole.len() / 3);
+    out.push_str(sign);
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out.push('.');
+    out.push_str(cents);
+    out
+}
+
 /// Appends the text of [`format_fen`] to `out`, without a temporary string.
 pub fn push_fen(out: &mut String, amount_fen: i128) {
     // Most columns of most settlement rows are zero.

@@ -408,7 +408,7 @@ fn corrections(postings: &[&Posting], from: Day) -> Vec<Correction> {
 
 /// Writes `bytes` to a temporary file beside `out`, syncs it, and renames
 /// it onto `out`.
-fn write_atomically(out: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(out: &Path, bytes: &[u8]) -> Result<()> {
     let name = out
         .file_name()
         .ok_or_else(|| Error::Usage(format!("--out {} names no file", out.display())))?;

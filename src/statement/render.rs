@@ -28,23 +28,7 @@ pub const CSV_HEADER: &str = "record,settlement_date,merchant_id,seq,kind,amount
 
 /// Formats fen as CNY with thousands separators: `-1,234,567.89`.
 pub fn grouped(amount_fen: i128) -> String {
-    let plain = format_fen(amount_fen);
-    let (sign, body) = match plain.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", plain.as_str()),
-    };
-    let (whole, cents) = body.split_once('.').expect("format_fen writes a point");
-    let mut out = String::with_capacity(plain.len() + whole.len() / 3);
-    out.push_str(sign);
-    for (i, digit) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out.push('.');
-    out.push_str(cents);
-    out
+    money::format_fen_grouped(amount_fen)
 }
 
 /// A rate's shortest decimal text (`0.0049`) as a percentage (`0.49%`),
