@@ -186,3 +186,16 @@ fn rates_read_as_exact_percentages() {
     assert_eq!(format_percent(10_000), "1%");
     assert_eq!(format_percent(3_805), "0.3805%");
 }
+
+#[test]
+fn grouped_amounts_keep_every_fen() {
+    assert_eq!(format_fen_grouped(0), "0.00");
+    assert_eq!(format_fen_grouped(-5), "-0.05");
+    assert_eq!(format_fen_grouped(99_999), "999.99");
+    assert_eq!(format_fen_grouped(100_000), "1,000.00");
+    assert_eq!(format_fen_grouped(-123_456_789), "-1,234,567.89");
+    assert_eq!(
+        format_fen_grouped(i128::from(i64::MAX)),
+        "92,233,720,368,547,758.07"
+    );
+}

@@ -12,8 +12,9 @@
 //! point. The same figures give the same bytes: nothing here reads a clock,
 //! a locale or a font file (the browser lays out the SVG's text).
 
+use plotters::coord::Shift;
 use plotters::coord::ranged1d::{SegmentValue, SegmentedCoord};
-use plotters::coord::types::RangedCoordu32;
+use plotters::coord::types::{RangedCoordi64, RangedCoordu32};
 use plotters::prelude::*;
 
 use crate::calendar::{self, Day};
@@ -141,9 +142,52 @@ fn segments(count: u32) -> SegmentedCoord<RangedCoordu32> {
     (0..count.saturating_sub(1)).into_segmented()
 }
 
+/// A chart over settlement dates: date segments across, an integer axis up.
+type TimeChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<SegmentedCoord<RangedCoordu32>, RangedCoordi64>>;
+
 /// Every k-th date gets a label, so that at most `X_LABELS_MAX` do.
 fn label_step(dates: usize) -> usize {
     dates.div_ceil(X_LABELS_MAX).max(1)
+}
+
+/// A chart with the settlement dates `days` across (one segment each,
+/// every k-th labelled) and `low..high` up, its axes and grid drawn.
+fn time_axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    days: &[Day],
+    (low, high): (i64, i64),
+    unit: Unit,
+) -> Result<TimeChart<'a, 'b>> {
+    let step = label_step(days.len());
+    let mut chart = ChartBuilder::on(root)
+        .margin_top(12)
+        .margin_right(16)
+        .x_label_area_size(26)
+        .y_label_area_size(label_area_px(low, high, unit))
+        .build_cartesian_2d(segments(days.len() as u32), low..high)
+        .map_err(drawing_error)?;
+    let date_text = |value: &SegmentValue<u32>| match value {
+        SegmentValue::CenterOf(k) if (*k as usize).is_multiple_of(step) => days
+            .get(*k as usize)
+            .map(|day| date_label(*day))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(days.len())
+        .x_label_formatter(&date_text)
+        .y_labels(6)
+        .y_label_formatter(&|v: &i64| tick_text(*v, unit))
+        .label_style((FONT, FONT_SIZE).into_font().color(&AXIS_COLOUR))
+        .axis_style(AXIS_COLOUR)
+        .bold_line_style(GRID_COLOUR)
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(drawing_error)?;
+    Ok(chart)
 }
 
 /// Bars over the settlement dates `days`, one colour per series (in
@@ -172,38 +216,11 @@ pub fn bars_over_time(
         }
     }
     let (low, high) = value_range(low, high, unit);
-    let step = label_step(days.len());
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin_top(12)
-            .margin_right(16)
-            .x_label_area_size(26)
-            .y_label_area_size(label_area_px(low, high, unit))
-            .build_cartesian_2d(segments(count), low..high)
-            .map_err(drawing_error)?;
-        let date_text = |value: &SegmentValue<u32>| match value {
-            SegmentValue::CenterOf(k) if (*k as usize) % step == 0 => days
-                .get(*k as usize)
-                .map(|day| date_label(*day))
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(days.len())
-            .x_label_formatter(&date_text)
-            .y_labels(6)
-            .y_label_formatter(&|v: &i64| tick_text(*v, unit))
-            .label_style((FONT, FONT_SIZE).into_font().color(&AXIS_COLOUR))
-            .axis_style(AXIS_COLOUR)
-            .bold_line_style(GRID_COLOUR)
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(drawing_error)?;
+        let mut chart = time_axes(&root, days, (low, high), unit)?;
         // The width of one date's slot in pixels, to place grouped bars
         // inside it by pixel margins (integer arithmetic).
         let (plot_width_px, _) = chart.plotting_area().dim_in_pixel();
@@ -211,7 +228,9 @@ pub fn bars_over_time(
         let gap_px = (slot_px / 6).max(1);
         let bar_px = match layout {
             Layout::Stacked => 0,
-            Layout::Grouped => (slot_px.saturating_sub(2 * gap_px) / series.len().max(1) as u32).max(1),
+            Layout::Grouped => {
+                (slot_px.saturating_sub(2 * gap_px) / series.len().max(1) as u32).max(1)
+            }
         };
         let mut bars = Vec::new();
         for k in 0..days.len() {
@@ -260,45 +279,17 @@ pub fn bars_over_time(
 /// Lines over the settlement dates `days`, one colour per series, each
 /// date a point at the centre of its slot.
 pub fn lines_over_time(days: &[Day], series: &[&[i128]], unit: Unit) -> Result<String> {
-    let count = days.len() as u32;
     let values = series.iter().flat_map(|s| s.iter().copied());
     let (low, high) = value_range(
         values.clone().min().unwrap_or(0),
         values.max().unwrap_or(0),
         unit,
     );
-    let step = label_step(days.len());
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin_top(12)
-            .margin_right(16)
-            .x_label_area_size(26)
-            .y_label_area_size(label_area_px(low, high, unit))
-            .build_cartesian_2d(segments(count), low..high)
-            .map_err(drawing_error)?;
-        let date_text = |value: &SegmentValue<u32>| match value {
-            SegmentValue::CenterOf(k) if (*k as usize) % step == 0 => days
-                .get(*k as usize)
-                .map(|day| date_label(*day))
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(days.len())
-            .x_label_formatter(&date_text)
-            .y_labels(6)
-            .y_label_formatter(&|v: &i64| tick_text(*v, unit))
-            .label_style((FONT, FONT_SIZE).into_font().color(&AXIS_COLOUR))
-            .axis_style(AXIS_COLOUR)
-            .bold_line_style(GRID_COLOUR)
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(drawing_error)?;
+        let mut chart = time_axes(&root, days, (low, high), unit)?;
         for (j, s) in series.iter().enumerate() {
             let points: Vec<_> = s
                 .iter()
@@ -416,7 +407,9 @@ mod tests {
 
     #[test]
     fn charts_are_svg_and_the_same_bytes_twice() {
-        let days: Vec<Day> = (0..3).map(|k| calendar::day_from_civil(2026, 11, 2) + k).collect();
+        let days: Vec<Day> = (0..3)
+            .map(|k| calendar::day_from_civil(2026, 11, 2) + k)
+            .collect();
         let a = [100, 0, -50];
         let b = [300, 200, 100];
         let series: [&[i128]; 2] = [&a, &b];
@@ -425,7 +418,10 @@ mod tests {
             assert!(svg.starts_with("<svg width=\"1000\""), "{svg}");
             assert!(!svg.contains("http"), "{svg}");
             assert!(svg.contains("11-02") && svg.contains("11-04"));
-            assert_eq!(svg, bars_over_time(&days, &series, layout, Unit::Fen).unwrap());
+            assert_eq!(
+                svg,
+                bars_over_time(&days, &series, layout, Unit::Fen).unwrap()
+            );
         }
         let svg = lines_over_time(&days, &series, Unit::Fen).unwrap();
         assert!(svg.contains("<polyline") || svg.contains("<path"), "{svg}");

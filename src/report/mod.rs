@@ -18,6 +18,8 @@
 mod charts;
 mod page;
 pub mod read;
+mod sections;
+mod summary;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -160,7 +162,7 @@ pub struct ReportSummary {
 pub fn report(options: &ReportOptions) -> Result<ReportSummary> {
     check_out(&options.out)?;
     let data = build(options)?;
-    let page = page::page(&data)?;
+    let page = sections::page(&data)?;
     let bytes = page::html(&page)?;
     crate::statement::write_atomically(&options.out, &bytes)?;
     Ok(ReportSummary {
@@ -298,7 +300,9 @@ pub fn build(options: &ReportOptions) -> Result<ReportData> {
             match (task, results.next().expect("one result per task")?) {
                 (Task::Settlement(..), Sums::Settlement(sums)) => settlement = Some(sums),
                 (Task::Journal(path, date), Sums::Journal(journal)) => {
-                    let sums = settlement.take().expect("a settlement file before its journal");
+                    let sums = settlement
+                        .take()
+                        .expect("a settlement file before its journal");
                     check_journal(path, &sums, &journal)?;
                     run_rows += sums.rows;
                     for (total, column) in run_columns.iter_mut().zip(sums.columns) {

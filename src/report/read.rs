@@ -90,9 +90,8 @@ pub fn read_control(dir: &Path) -> Result<Control> {
         std::fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let control: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Usage(format!("{} is not JSON: {e}", path.display())))?;
-    let bad = |key: &str, problem: &str| {
-        Error::Usage(format!("{}: {key} {problem}", path.display()))
-    };
+    let bad =
+        |key: &str, problem: &str| Error::Usage(format!("{}: {key} {problem}", path.display()));
     let fen = |value: &serde_json::Value, key: &str| -> Result<i128> {
         let text = value
             .as_str()
@@ -127,7 +126,11 @@ pub fn read_control(dir: &Path) -> Result<Control> {
         Ok(())
     };
     input("config", &inputs_json["config"], "inputs.config".into())?;
-    input("merchants", &inputs_json["merchants"], "inputs.merchants".into())?;
+    input(
+        "merchants",
+        &inputs_json["merchants"],
+        "inputs.merchants".into(),
+    )?;
     let transactions = inputs_json["transactions"]
         .as_array()
         .ok_or_else(|| bad("inputs.transactions", "is missing or not a list"))?;
@@ -197,7 +200,10 @@ fn read_file_with_header(path: &Path, header: &str) -> Result<Vec<u8>> {
 }
 
 fn bad_line(path: &Path, line: u64, problem: impl std::fmt::Display) -> Error {
-    Error::input(path.display().to_string(), format!("line {line}: {problem}"))
+    Error::input(
+        path.display().to_string(),
+        format!("line {line}: {problem}"),
+    )
 }
 
 /// Sums a settlement file of settlement date `date`: every row's columns,
@@ -213,14 +219,15 @@ pub fn read_settlement(path: &Path, date: Day) -> Result<SettlementSums> {
             return Err(bad_line(
                 path,
                 line,
-                format_args!(
-                    "{} fields, not {SETTLEMENT_FIELDS}",
-                    record.field_count()
-                ),
+                format_args!("{} fields, not {SETTLEMENT_FIELDS}", record.field_count()),
             ));
         }
         if calendar::parse_date(record.field(0)) != Some(date) {
-            return Err(bad_line(path, line, "settlement_date is not the file's date"));
+            return Err(bad_line(
+                path,
+                line,
+                "settlement_date is not the file's date",
+            ));
         }
         let merchant = std::str::from_utf8(record.field(1))
             .map_err(|_| bad_line(path, line, "merchant_id is not UTF-8"))?;
@@ -266,11 +273,14 @@ pub struct FeeSums {
     pub purchases: u64,
 }
 
+/// A fee group of the report: (category, card).
+pub type FeeKey = (Box<str>, Box<str>);
+
 /// The sums of one journal file that the report shows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JournalSums {
     /// By (category, card), sorted.
-    pub fees: Vec<((Box<str>, Box<str>), FeeSums)>,
+    pub fees: Vec<(FeeKey, FeeSums)>,
     /// Deactivation fees taken: postings and their amount (positive).
     pub deactivations_taken: u64,
     pub deactivation_fees_fen: i128,
@@ -306,7 +316,7 @@ pub fn read_journal(path: &Path, date: Day) -> Result<JournalSums> {
     let mut tokenizer = Tokenizer::new(&bytes, JOURNAL_HEADER.len());
     let mut record = Record::default();
     let mut sums = JournalSums::default();
-    let mut fees: HashMap<(Box<str>, Box<str>), FeeSums> = HashMap::new();
+    let mut fees: HashMap<FeeKey, FeeSums> = HashMap::new();
     while tokenizer.next_record(&mut record) {
         let line = record.lines_before + 2;
         if record.field_count() != journal::JOURNAL_FIELDS {
@@ -325,12 +335,17 @@ pub fn read_journal(path: &Path, date: Day) -> Result<JournalSums> {
         }
         let read = journal::read_line(&record).map_err(|problem| bad_line(path, line, problem))?;
         if calendar::parse_date(record.field(0)) != Some(date) {
-            return Err(bad_line(path, line, "settlement_date is not the file's date"));
+            return Err(bad_line(
+                path,
+                line,
+                "settlement_date is not the file's date",
+            ));
         }
         let amount_fen = i128::from(read.amount_fen);
         match read.kind {
             PostingKind::Fee | PostingKind::FeeReturned => {
-                let text = |k: usize| -> Box<str> { String::from_utf8_lossy(record.field(k)).into() };
+                let text =
+                    |k: usize| -> Box<str> { String::from_utf8_lossy(record.field(k)).into() };
                 let entry = fees.entry((text(5), text(6))).or_default();
                 entry.net_fen -= amount_fen;
                 if read.kind == PostingKind::Fee {
@@ -476,9 +491,7 @@ mod tests {
         let path = write(
             dir.path(),
             "j.csv",
-            &format!(
-                "{JOURNAL_HEADER}2026-11-02,M1,1,fee,-0.4x,dining,credit,0.0049,no,2,,fee\n"
-            ),
+            &format!("{JOURNAL_HEADER}2026-11-02,M1,1,fee,-0.4x,dining,credit,0.0049,no,2,,fee\n"),
         );
         let day = calendar::parse_date(b"2026-11-02").unwrap();
         let err = read_journal(&path, day).unwrap_err().to_string();
