@@ -20,7 +20,7 @@ const TEMPLATE_NAME: &str = "report.html";
 const TEMPLATE: &str = include_str!("templates/report.html");
 
 /// Tables with more rows than this start folded (`<details>`).
-pub(super) const OPEN_ROWS_MAX: usize = 31;
+pub(super) const OPEN_ROWS_MAX: usize = 16;
 
 /// The whole page.
 #[derive(Clone, Debug, Default)]
@@ -98,6 +98,23 @@ pub(super) fn code(text: impl Into<String>) -> Cell {
         text: text.into(),
         class: "code",
     }
+}
+
+/// A count with thousands separators: `1,234,567`.
+pub(super) fn grouped_count(count: u64) -> String {
+    let digits = count.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+pub(super) fn whole(count: u64) -> Cell {
+    num(grouped_count(count))
 }
 
 pub(super) fn fen(amount_fen: i128) -> Cell {
@@ -185,6 +202,15 @@ pub fn html(page: &Page) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped_count(0), "0");
+        assert_eq!(grouped_count(999), "999");
+        assert_eq!(grouped_count(1_000), "1,000");
+        assert_eq!(grouped_count(714_411), "714,411");
+        assert_eq!(grouped_count(10_000_000), "10,000,000");
+    }
 
     #[test]
     fn shares_are_basis_points_rounded_half_up() {

@@ -9,7 +9,8 @@
 
 use super::charts::{self, Layout, Unit};
 use super::page::{
-    Cell, Chart, LegendItem, OPEN_ROWS_MAX, Page, Section, Table, code, date, fen, num, share, text,
+    Cell, Chart, LegendItem, OPEN_ROWS_MAX, Page, Section, Table, code, date, fen, num, share,
+    text, whole,
 };
 use super::{CategoryTotal, Column, DayFigures, ReportData, summary};
 use crate::calendar::Day;
@@ -106,7 +107,7 @@ fn fees(data: &ReportData, dates: &[Day]) -> Result<Section> {
                 fen(c.debit_fen),
                 fen(c.credit_fen),
                 fen(c.net_fen()),
-                num(c.purchases.to_string()),
+                whole(c.purchases),
                 num(share(c.net_fen(), total)),
             ]
         })
@@ -136,7 +137,7 @@ fn fees(data: &ReportData, dates: &[Day]) -> Result<Section> {
                 fen(sum(|c| c.debit_fen)),
                 fen(sum(|c| c.credit_fen)),
                 fen(total),
-                num(purchases.to_string()),
+                whole(purchases),
                 num(share(total, total)),
             ],
             folded: false,
@@ -171,8 +172,8 @@ fn payouts(data: &ReportData, dates: &[Day]) -> Result<Section> {
         .map(|d| {
             vec![
                 text(date(d.date)),
-                num(d.rows.to_string()),
-                num(d.txn_count.to_string()),
+                whole(d.rows),
+                whole(d.txn_count),
                 fen(d.column(Column::Purchases)),
                 fen(d.column(Column::Refunds)),
                 fen(d.column(Column::Fees)),
@@ -207,8 +208,8 @@ fn payouts(data: &ReportData, dates: &[Day]) -> Result<Section> {
             rows,
             foot: vec![
                 text("All dates"),
-                num(days.iter().map(|d| d.rows).sum::<u64>().to_string()),
-                num(days.iter().map(|d| d.txn_count).sum::<u64>().to_string()),
+                whole(days.iter().map(|d| d.rows).sum()),
+                whole(days.iter().map(|d| d.txn_count).sum()),
                 fen(sum(Column::Purchases)),
                 fen(sum(Column::Refunds)),
                 fen(sum(Column::Fees)),
@@ -252,16 +253,16 @@ fn deposits(data: &ReportData, dates: &[Day]) -> Result<Section> {
             vec![
                 text(date(d.date)),
                 fen(d.column(Column::DepositHeld)),
-                num(d.deposit_holds.to_string()),
+                whole(d.deposit_holds),
                 fen(d.column(Column::DepositReleased)),
-                num(d.deposit_releases.to_string()),
+                whole(d.deposit_releases),
                 fen(d.column(Column::DepositForfeited)),
-                num(d.deposit_forfeits.to_string()),
+                whole(d.deposit_forfeits),
             ]
         })
         .collect();
     let sum = |c: Column| days.iter().map(|d| d.column(c)).sum::<i128>();
-    let count = |f: fn(&DayFigures) -> u64| days.iter().map(f).sum::<u64>().to_string();
+    let count = |f: fn(&DayFigures) -> u64| whole(days.iter().map(f).sum());
     Ok(Section {
         id: "deposits".into(),
         title: "Deposits (押金)".into(),
@@ -283,11 +284,11 @@ fn deposits(data: &ReportData, dates: &[Day]) -> Result<Section> {
             foot: vec![
                 text("All dates"),
                 fen(sum(Column::DepositHeld)),
-                num(count(|d| d.deposit_holds)),
+                count(|d| d.deposit_holds),
                 fen(sum(Column::DepositReleased)),
-                num(count(|d| d.deposit_releases)),
+                count(|d| d.deposit_releases),
                 fen(sum(Column::DepositForfeited)),
-                num(count(|d| d.deposit_forfeits)),
+                count(|d| d.deposit_forfeits),
             ],
         }],
         ..Section::default()
@@ -316,9 +317,9 @@ fn deactivations(data: &ReportData, dates: &[Day]) -> Result<Section> {
         .map(|d| {
             vec![
                 text(date(d.date)),
-                num(d.deactivations_taken.to_string()),
+                whole(d.deactivations_taken),
                 fen(d.column(Column::DeactivationFee)),
-                num(d.deactivations_waived.to_string()),
+                whole(d.deactivations_waived),
             ]
         })
         .collect();
@@ -339,17 +340,9 @@ fn deactivations(data: &ReportData, dates: &[Day]) -> Result<Section> {
             rows,
             foot: vec![
                 text("All dates"),
-                num(days
-                    .iter()
-                    .map(|d| d.deactivations_taken)
-                    .sum::<u64>()
-                    .to_string()),
+                whole(days.iter().map(|d| d.deactivations_taken).sum()),
                 fen(days.iter().map(|d| d.column(Column::DeactivationFee)).sum()),
-                num(days
-                    .iter()
-                    .map(|d| d.deactivations_waived)
-                    .sum::<u64>()
-                    .to_string()),
+                whole(days.iter().map(|d| d.deactivations_waived).sum()),
             ],
         }],
         ..Section::default()
@@ -377,7 +370,7 @@ fn rejects(data: &ReportData) -> Result<Section> {
         .map(|(reason, n)| {
             vec![
                 code(reason),
-                num(n.to_string()),
+                whole(*n),
                 num(share(i128::from(*n), i128::from(total))),
             ]
         })
@@ -393,7 +386,7 @@ fn rejects(data: &ReportData) -> Result<Section> {
             rows,
             foot: vec![
                 text("All reasons"),
-                num(total.to_string()),
+                whole(total),
                 num(share(i128::from(total), i128::from(total))),
             ],
             folded: false,
@@ -415,8 +408,8 @@ fn merchants(data: &ReportData) -> Section {
                 fen(m.refunds_fen),
                 fen(m.fees_fen),
                 fen(m.payout_fen),
-                num(m.txn_count.to_string()),
-                num(m.rows.to_string()),
+                whole(m.txn_count),
+                whole(m.rows),
             ]
         })
         .collect();

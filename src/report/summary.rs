@@ -6,7 +6,9 @@
 //! every amount is a control.json total (summed over the runs) or a figure
 //! of `ReportData`, printed by `page`'s cells.
 
-use super::page::{Cell, OPEN_ROWS_MAX, Section, Table, code, date, fen, num, text};
+use super::page::{
+    Cell, OPEN_ROWS_MAX, Section, Table, code, date, fen, grouped_count, num, text, whole,
+};
 use super::read::TOTAL_KEYS;
 use super::{InputDigest, ReportData, conservation};
 use crate::money::format_fen_grouped;
@@ -43,11 +45,11 @@ pub fn summary(data: &ReportData) -> Section {
     let facts = vec![
         ("Business dates".into(), business),
         ("Settlement lag".into(), format!("T+{}", data.lag)),
-        ("Settlement files".into(), files.to_string()),
-        ("Settlement rows".into(), rows.to_string()),
+        ("Settlement files".into(), grouped_count(files as u64)),
+        ("Settlement rows".into(), grouped_count(rows)),
         (
             "Merchants with a row".into(),
-            data.merchants_with_rows.to_string(),
+            grouped_count(data.merchants_with_rows),
         ),
         ("Engine".into(), format!("settle {}", versions.join(", "))),
         ("Amounts".into(), "CNY".into()),
@@ -114,11 +116,7 @@ pub fn summary(data: &ReportData) -> Section {
                 .iter()
                 .filter(|i| i.role == "transactions");
             let count = |get: fn(&InputDigest) -> Option<u64>| {
-                transactions
-                    .clone()
-                    .filter_map(get)
-                    .sum::<u64>()
-                    .to_string()
+                whole(transactions.clone().filter_map(get).sum())
             };
             let settled = match (f.settlement_dates.first(), f.settlement_dates.last()) {
                 (Some(a), Some(b)) if a == b => date(*a),
@@ -129,14 +127,11 @@ pub fn summary(data: &ReportData) -> Section {
                 code(f.name()),
                 text(format!("{} – {}", date(f.start), date(f.horizon))),
                 text(settled),
-                num(count(|i| i.rows_read)),
-                num(count(|i| i.rows_accepted)),
-                num(count(|i| i.rows_rejected)),
+                count(|i| i.rows_accepted),
+                count(|i| i.rows_rejected),
                 fen(run.control.totals[total_at("purchases")]),
-                fen(run.control.totals[total_at("fees")]),
                 fen(run.control.totals[total_at("payouts")]),
                 fen(run.control.receivables_fen),
-                text(if run.control.balanced { "yes" } else { "no" }),
             ]
         })
         .collect();
@@ -146,14 +141,11 @@ pub fn summary(data: &ReportData) -> Section {
             text("Folder"),
             text("Business dates"),
             text("Settlement dates"),
-            num("Rows read"),
-            num("Accepted"),
-            num("Rejected"),
+            num("Rows accepted"),
+            num("Rows rejected"),
             num("Purchases"),
-            num("Fees"),
             num("Payouts"),
             num("Receivables at end"),
-            text("Balanced"),
         ],
         folded: run_rows.len() > OPEN_ROWS_MAX,
         rows: run_rows,
@@ -164,9 +156,14 @@ pub fn summary(data: &ReportData) -> Section {
         for input in &run.control.inputs {
             let rows = match (input.rows_read, input.rows_accepted, input.rows_rejected) {
                 (Some(read), Some(accepted), Some(rejected)) => {
-                    format!("{read} read, {accepted} accepted, {rejected} rejected")
+                    format!(
+                        "{} read, {} accepted, {} rejected",
+                        grouped_count(read),
+                        grouped_count(accepted),
+                        grouped_count(rejected)
+                    )
                 }
-                (Some(read), _, _) => format!("{read} rows"),
+                (Some(read), _, _) => format!("{} rows", grouped_count(read)),
                 _ => String::new(),
             };
             input_rows.push(vec![
