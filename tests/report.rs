@@ -324,7 +324,14 @@ fn a_chain_of_two_runs_is_reported_as_one_period() {
             "11.54%",
         ],
         ["essential", "0.53", "1.25", "1.78", "9", "0.93%"],
-        ["All categories", "64.29", "127.03", "191.32", "22", "100%"],
+        [
+            "All categories",
+            "64.29",
+            "127.03",
+            "191.32",
+            "22",
+            "100.00%",
+        ],
     ];
     assert_eq!(table_rows(section(&page, "fees")), expected);
 

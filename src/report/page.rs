@@ -125,17 +125,17 @@ pub(super) fn date(day: Day) -> String {
     calendar::format_date(day)
 }
 
-/// `part` as a share of `whole`, in whole basis points rounded half up:
-/// `12.35%`; a dash where no share can be given (a negative part or
+/// `part` as a share of `whole`, in whole basis points rounded half up,
+/// always with two decimals so that a column of shares lines up: `12.35%`,
+/// `12.50%`; a dash where no share can be given (a negative part or
 /// nothing to share).
 pub fn share(part: i128, whole: i128) -> String {
     if part < 0 || whole <= 0 || part > whole {
         return "–".into();
     }
     let basis_points = money::div_round(part * 10_000, whole, Rounding::HalfUp);
-    // format_percent takes millionths: a basis point is 100 of them.
-    let ppm = u32::try_from(basis_points * 100).expect("a share is at most 100%");
-    money::format_percent(ppm)
+    assert!(basis_points <= 10_000, "a share is at most 100%");
+    format!("{}.{:02}%", basis_points / 100, basis_points % 100)
 }
 
 impl Table {
@@ -216,13 +216,13 @@ mod tests {
     fn shares_are_basis_points_rounded_half_up() {
         assert_eq!(share(1, 3), "33.33%");
         assert_eq!(share(2, 3), "66.67%");
-        assert_eq!(share(1, 8), "12.5%");
+        assert_eq!(share(1, 8), "12.50%");
         // 1/20000 = 0.005%, half a basis point: rounds up to 0.01%.
         assert_eq!(share(1, 20_000), "0.01%");
         // 1/80000 = 0.00125%, an eighth of one: rounds down to 0%.
-        assert_eq!(share(1, 80_000), "0%");
-        assert_eq!(share(5, 5), "100%");
-        assert_eq!(share(0, 5), "0%");
+        assert_eq!(share(1, 80_000), "0.00%");
+        assert_eq!(share(5, 5), "100.00%");
+        assert_eq!(share(0, 5), "0.00%");
         assert_eq!(share(-1, 5), "–");
         assert_eq!(share(1, 0), "–");
     }
