@@ -287,9 +287,7 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     };
     let mut settled = pool.install(|| pipeline::settle(&plan, ingested))?;
     let state_files = segments
-        .map(|segments| {
-            pipeline::carry::state_files(&settled, &merchants, &settings, &segments)
-        })
+        .map(|segments| pipeline::carry::state_files(&settled, &merchants, &settings, &segments))
         .unwrap_or_default();
     if !options.detail {
         settled.drop_transactions();

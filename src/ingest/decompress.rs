@@ -63,7 +63,9 @@ impl Compression {
             // some tools put first (magic 0x184D2A50 to 0x184D2A5F).
             Compression::Zstd => {
                 first == [0x28, 0xb5, 0x2f, 0xfd]
-                    || (first.len() == 4 && first[0] & 0xf0 == 0x50 && first[1..] == [0x2a, 0x4d, 0x18])
+                    || (first.len() == 4
+                        && first[0] & 0xf0 == 0x50
+                        && first[1..] == [0x2a, 0x4d, 0x18])
             }
         }
     }
@@ -104,7 +106,10 @@ impl std::error::Error for Corrupt {}
 /// The run's error for a failed read of the stream `name`: bad input when
 /// a decoder found the data corrupt, else an I/O failure.
 pub fn read_error(name: &str, error: std::io::Error) -> Error {
-    match error.get_ref().and_then(|inner| inner.downcast_ref::<Corrupt>()) {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Corrupt>())
+    {
         Some(corrupt) => Error::input(
             name,
             format!("{corrupt}; the run stops and publishes nothing"),
@@ -308,7 +313,10 @@ mod tests {
                 panic!("{name} truncated was read whole");
             };
             assert_eq!(error.exit_code(), 2, "{name} truncated: {error}");
-            assert!(error.to_string().contains("corrupt or truncated"), "{error}");
+            assert!(
+                error.to_string().contains("corrupt or truncated"),
+                "{error}"
+            );
             let mut damaged = stored.clone();
             let middle = damaged.len() / 2;
             for byte in &mut damaged[middle..middle + 16] {
@@ -318,7 +326,10 @@ mod tests {
                 panic!("{name} damaged was read whole");
             };
             assert_eq!(error.exit_code(), 2, "{name} damaged: {error}");
-            assert!(error.to_string().contains("corrupt or truncated"), "{error}");
+            assert!(
+                error.to_string().contains("corrupt or truncated"),
+                "{error}"
+            );
         }
     }
 }

@@ -155,7 +155,10 @@ impl Progress {
             // header, when it opened): never more than the whole.
             let done = file.bytes_total.map_or(done, |total| done.min(total));
             snapshot.bytes_done += done;
-            snapshot.bytes_total = snapshot.bytes_total.zip(file.bytes_total).map(|(a, b)| a + b);
+            snapshot.bytes_total = snapshot
+                .bytes_total
+                .zip(file.bytes_total)
+                .map(|(a, b)| a + b);
             let finished = file.finished.load(Ordering::Relaxed)
                 || file.bytes_total.is_some_and(|total| done >= total);
             snapshot.files_done += usize::from(finished);
@@ -224,7 +227,11 @@ impl Snapshot {
         );
         if let Some(left) = self.time_left() {
             let seconds = left.as_secs();
-            line.push_str(&format!(", about {}m{:02}s left", seconds / 60, seconds % 60));
+            line.push_str(&format!(
+                ", about {}m{:02}s left",
+                seconds / 60,
+                seconds % 60
+            ));
         }
         line
     }
@@ -322,6 +329,9 @@ mod tests {
         snapshot.phase = Phase::Reading;
         snapshot.reading_for = Duration::from_secs(2);
         assert_eq!(snapshot.time_left(), None);
-        assert_eq!(snapshot.line(), "reading 1/1 files, 0.0 kB, 0 rows (0 rows/s)");
+        assert_eq!(
+            snapshot.line(),
+            "reading 1/1 files, 0.0 kB, 0 rows (0 rows/s)"
+        );
     }
 }

@@ -399,6 +399,43 @@ mod tests {
         assert_eq!(digest.sha256, crate::output::control::sha256_hex(text));
     }
 
+    #[test]
+    fn a_lazy_stream_keeps_only_its_header_and_reads_its_file_again() {
+        let text: &'static [u8] = b"\xEF\xBB\xBF\nh1,h2\r\na,1\nb,2\n";
+        let reopen: Reopen = Box::new(move || Ok(Box::new(Trickle(text)) as Box<dyn Read + Send>));
+        let stream = Stream::open_lazily("t.csv.zst", Box::new(Trickle(text)), reopen).unwrap();
+        // The byte order mark, a blank line and the header, up to its line
+        // end.
+        assert_eq!(stream.head(), &text[..11]);
+        let mut blocks = Vec::new();
+        let digest = stream
+            .read_blocks(11, 2, 1 << 20, &mut |block| {
+                blocks.push((block.bytes, block.line_ends_before));
+                true
+            })
+            .unwrap();
+        assert_eq!(blocks, vec![(b"a,1\nb,2\n".to_vec(), 2)]);
+        assert_eq!(digest.bytes, text.len() as u64);
+        assert_eq!(digest.sha256, crate::output::control::sha256_hex(text));
+
+        // A file whose header changed between the open and the read.
+        let reopen: Reopen =
+            Box::new(|| Ok(Box::new(Trickle(b"h1,h3\na,1\n")) as Box<dyn Read + Send>));
+        let stream =
+            Stream::open_lazily("t.csv.gz", Box::new(Trickle(b"h1,h2\na,1\n")), reopen).unwrap();
+        assert_eq!(stream.head(), b"h1,h2\n");
+        let error = stream
+            .read_blocks(6, 1, 1 << 20, &mut |_| true)
+            .unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        assert!(
+            error
+                .to_string()
+                .starts_with("t.csv.gz: changed while the run read it"),
+            "{error}"
+        );
+    }
+
     /// The records of `text` as the tokenizer reads them: fields, and
     /// whether a quote ran to the end.
     fn records(text: &[u8]) -> Vec<(Vec<Vec<u8>>, bool)> {

@@ -125,7 +125,13 @@ pub(super) struct ChunkJob<'a> {
 impl ChunkJob<'_> {
     /// Parses the job's records that start at or after `from`, then lets
     /// the mapped pages it read go.
-    pub(super) fn parse(&self, from: usize, chunk: u32, context: &RowContext, slots: &mut [Txn]) -> ChunkOut {
+    pub(super) fn parse(
+        &self,
+        from: usize,
+        chunk: u32,
+        context: &RowContext,
+        slots: &mut [Txn],
+    ) -> ChunkOut {
         let out = parse_chunk(self, from, chunk, context, slots);
         if let Some(source) = self.source {
             source.release(from..out.stop);
@@ -336,6 +342,13 @@ pub fn parse_files(
         rows_read_per_file,
         streamed: Vec::new(),
     };
-    super::streams::parse_streams(&mut parsed, files, context, chunk_bytes, latencies, progress)?;
+    super::streams::parse_streams(
+        &mut parsed,
+        files,
+        context,
+        chunk_bytes,
+        latencies,
+        progress,
+    )?;
     Ok(parsed)
 }

@@ -103,7 +103,8 @@ pub(super) fn parse_streams(
     let next_stream = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let in_order: Vec<Mutex<InOrder>> = streams.iter().map(|_| Mutex::default()).collect();
-    let (send, receive) = crossbeam_channel::bounded::<(usize, u32, Block)>(STREAM_BLOCKS_QUEUED_MAX);
+    let (send, receive) =
+        crossbeam_channel::bounded::<(usize, u32, Block)>(STREAM_BLOCKS_QUEUED_MAX);
     let read = |send: crossbeam_channel::Sender<(usize, u32, Block)>| {
         let mut digests = Vec::new();
         loop {
@@ -185,7 +186,9 @@ pub(super) fn parse_streams(
     let mut first_error: Option<(usize, Error)> = None;
     for outcome in outcomes {
         match outcome {
-            Ok(read) => read.into_iter().for_each(|(k, digest)| digests[k] = Some(digest)),
+            Ok(read) => read
+                .into_iter()
+                .for_each(|(k, digest)| digests[k] = Some(digest)),
             Err((k, error)) => {
                 if first_error.as_ref().is_none_or(|(first, _)| k < *first) {
                     first_error = Some((k, error));
@@ -198,7 +201,11 @@ pub(super) fn parse_streams(
     }
     let in_order: Vec<InOrder> = in_order
         .into_iter()
-        .map(|order| order.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        .map(|order| {
+            order
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        })
         .collect();
     place_in_file_order(parsed, &streams, in_order, digests, first_chunk);
     Ok(())
@@ -221,8 +228,8 @@ fn place_in_file_order(
     let mut txns: Vec<Txn> = Vec::new();
     for ((file, order), digest) in streams.iter().zip(in_order).zip(digests) {
         assert!(order.waiting.is_empty(), "every block was put in order");
-        let before = taken
-            + mapped[taken..].partition_point(|t| u32::from(t.file_index) < file.file_index);
+        let before =
+            taken + mapped[taken..].partition_point(|t| u32::from(t.file_index) < file.file_index);
         append(&mut txns, &mapped[taken..before]);
         taken = before;
         if txns.is_empty() {
