@@ -384,8 +384,20 @@ fn no_state_publishes_everything_but_the_state_and_cannot_be_started_from() {
         "settle: error: what-if: this run was published with --no-state and has no end state to start from\n"
     );
     assert!(!dir.path().join("next").exists());
-    // The full run's state still starts the next one.
-    run_ok(dir.path(), &["w2.csv"], "next", &["--state-in", "full"]);
+    // The full run's state still starts the next one, and a what-if may
+    // start from it too, leaving no state of its own.
+    let next = run_ok(dir.path(), &["w2.csv"], "next", &["--state-in", "full"]);
+    let what_if_next = run_ok(
+        dir.path(),
+        &["w2.csv"],
+        "what-if-next",
+        &["--state-in", "full", "--no-state"],
+    );
+    assert!(!what_if_next.keys().any(|k| k.starts_with("state/")));
+    let mut except = vec!["control.json".to_string()];
+    except.extend(next.keys().filter(|k| k.starts_with("state/")).cloned());
+    let except: Vec<&str> = except.iter().map(String::as_str).collect();
+    assert_same_outputs(&next, &what_if_next, &except);
 }
 
 #[test]

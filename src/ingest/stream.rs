@@ -91,7 +91,9 @@ impl Stream {
     ) -> Result<Stream> {
         let (mut head, header_end) = read_head(name, &mut first)?;
         drop(first);
+        // Hundreds of files wait with their header alone.
         head.truncate(header_end);
+        head.shrink_to_fit();
         Ok(Stream {
             name: name.to_string(),
             head,
