@@ -20,7 +20,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Settle transactions: writes settlement-YYYY-MM-DD.csv, rejects.csv
-    /// and control.json into --out, whole or not at all.
+    /// and control.json into --out, whole or not at all. On a terminal a
+    /// progress line on stderr shows files, bytes and rows read.
     Run(RunArgs),
     /// Generate realistic test data (settle.toml, merchants.csv,
     /// transactions.csv) deterministically from a seed.

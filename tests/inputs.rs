@@ -499,3 +499,22 @@ fn a_run_whose_stderr_is_not_a_terminal_prints_only_its_summary() {
         "{stderr:?}"
     );
 }
+
+#[test]
+fn run_help_tells_of_compressed_files_folders_no_state_and_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, help, err) = exec_str(dir.path(), &["run", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    for words in [
+        ".gz (gzip)",
+        ".zst (zstd)",
+        "A folder stands for",
+        "--no-state",
+        "progress line",
+    ] {
+        assert!(
+            help.contains(words),
+            "settle run --help does not mention {words:?}:\n{help}"
+        );
+    }
+}
