@@ -71,7 +71,7 @@ fn stages(c: &mut Criterion) {
         header: &data.header,
     }];
     let parse_all = || {
-        parse::parse_files(&files, &context, 1 << 20, &ChunkLatencies::default())
+        parse::parse_files(&files, &context, 1 << 20, &ChunkLatencies::default(), None)
             .expect("mapped files parse")
     };
 
@@ -130,6 +130,7 @@ fn stages(c: &mut Criterion) {
                 prior: None,
                 terminal_ids: false,
                 journal_per_transaction: false,
+                progress: None,
             };
             let settled = pipeline::run(&plan).expect("a balanced run");
             assert_eq!(settled.txn_counts[0].rows_read, ROWS);

@@ -89,10 +89,12 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
             through: None,
             state_in: None,
             detail: false,
+            no_state: false,
             threads: options.threads,
             chunk_bytes: 0,
             stats: false,
             out: out.clone(),
+            progress: None,
         })?;
         let digest = folder_digest(&out)?;
         let _ = std::fs::remove_dir_all(&out);

@@ -20,7 +20,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Settle transactions: writes settlement-YYYY-MM-DD.csv, rejects.csv
-    /// and control.json into --out, whole or not at all.
+    /// and control.json into --out, whole or not at all. On a terminal a
+    /// progress line on stderr shows files, bytes and rows read.
     Run(RunArgs),
     /// Generate realistic test data (settle.toml, merchants.csv,
     /// transactions.csv) deterministically from a seed.
@@ -157,8 +158,10 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     merchants: PathBuf,
     /// One or more transaction CSV files, read in the order given; `-` reads
-    /// stdin.
-    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    /// stdin. Files ending .gz (gzip) or .zst (zstd) are decompressed as
+    /// they are read. A folder stands for its *.csv, *.csv.gz and *.csv.zst
+    /// files in bytewise name order.
+    #[arg(long, value_name = "FILE|DIR", num_args = 1.., required = true)]
     transactions: Vec<String>,
     /// Adjustments (credits and charges) to book into this run's
     /// settlements.
@@ -177,6 +180,11 @@ struct RunArgs {
     /// with its category, rate and fee.
     #[arg(long)]
     detail: bool,
+    /// Publish no end state (no state/ folder), for one-off replays and
+    /// what-ifs; control.json says "state": false, and no later run can
+    /// start from this one with --state-in.
+    #[arg(long)]
+    no_state: bool,
     /// Worker threads (default: one per core). The output is the same for
     /// any value.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -194,21 +202,41 @@ struct RunArgs {
     chunk_bytes: usize,
 }
 
-/// A spinner on stderr while a run works, only when stderr is a terminal:
-/// pipelines and CI logs stay quiet.
-fn progress(options: &settle::RunOptions) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return None;
+/// The progress line on stderr while a run works: files and bytes read,
+/// rows and rows/s, the time left to read the input, then the later
+/// stages. Shown only when the run has counters (`RunOptions::progress`,
+/// given only when stderr is a terminal: pipelines and CI logs stay quiet).
+struct Shown {
+    bar: indicatif::ProgressBar,
+    /// Dropped to stop the redrawing thread.
+    stop: std::sync::mpsc::Sender<()>,
+    redraw: std::thread::JoinHandle<()>,
+}
+
+fn progress(options: &settle::RunOptions) -> Option<Shown> {
+    let counters = options.progress.clone()?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let line = bar.clone();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let redraw = std::thread::spawn(move || {
+        let tick = std::time::Duration::from_millis(250);
+        loop {
+            line.set_message(counters.snapshot().line());
+            if stopped.recv_timeout(tick) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                break;
+            }
+        }
+    });
+    Some(Shown { bar, stop, redraw })
+}
+
+impl Shown {
+    fn finish(self) {
+        drop(self.stop);
+        let _ = self.redraw.join();
+        self.bar.finish_and_clear();
     }
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_message(format!(
-        "settling {} file(s) into {}",
-        options.transactions.len(),
-        options.out.display()
-    ));
-    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    Some(spinner)
 }
 
 fn parse_day(text: &str) -> Result<i32, String> {
@@ -365,15 +393,18 @@ fn main() -> ExitCode {
                 through: args.through,
                 state_in: args.state_in,
                 detail: args.detail,
+                no_state: args.no_state,
                 threads: args.threads,
                 chunk_bytes: args.chunk_bytes,
                 stats: args.stats,
                 out: args.out,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr())
+                    .then(std::sync::Arc::default),
             };
-            let spinner = progress(&options);
+            let shown = progress(&options);
             let outcome = settle::run(&options);
-            if let Some(spinner) = spinner {
-                spinner.finish_and_clear();
+            if let Some(shown) = shown {
+                shown.finish();
             }
             match outcome {
                 Ok(summary) => {

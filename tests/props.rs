@@ -210,10 +210,12 @@ fn options(
         through: None,
         state_in: None,
         detail: true,
+        no_state: false,
         threads,
         chunk_bytes,
         stats: false,
         out: dir.path(out),
+        progress: None,
     }
 }
 

@@ -1,6 +1,6 @@
-//! Ingest: input bytes (mapped files or stdin), headers, record splitting,
-//! and the parsing of transactions, merchants and adjustments into compact
-//! values.
+//! Ingest: input bytes (mapped files, compressed files or stdin), headers,
+//! record splitting, and the parsing of transactions, merchants and
+//! adjustments into compact values; the progress counters of the reading.
 //!
 //! This module owns every input format of RULES.md 1 and the structural and
 //! field checks (steps 1 and 2 of 3.3). It must not link rows to each other
@@ -8,10 +8,13 @@
 
 pub mod adjustments;
 pub mod csv;
+pub mod decompress;
 pub mod header;
+pub mod inputs;
 mod merchant_ids;
 pub mod merchants;
 mod mmap;
+pub mod progress;
 pub mod reject;
 pub mod source;
 pub mod stream;

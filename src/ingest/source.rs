@@ -80,27 +80,34 @@ impl Source {
     /// beside the parse neither keeps mapped pages resident nor brings back
     /// those the parse released (inputs must not change during a run, D28).
     pub fn sha256_hex(&self, path: &str) -> Result<String> {
-        use sha2::{Digest, Sha256};
-        let mut sha = Sha256::new();
         match self {
-            Source::Owned(bytes) => sha.update(bytes),
-            Source::Mapped(_) => {
-                let mut file = std::fs::File::open(path)
-                    .map_err(|e| Error::io(format!("reading {path}"), e))?;
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let read = match file.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(read) => read,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(Error::io(format!("reading {path}"), e)),
-                    };
-                    sha.update(&buf[..read]);
-                }
+            Source::Owned(bytes) => {
+                use sha2::{Digest, Sha256};
+                Ok(hex(&Sha256::digest(bytes)))
             }
+            Source::Mapped(_) => sha256_file(path),
         }
-        Ok(hex(&sha.finalize()))
     }
+}
+
+/// The SHA-256 of the file at `path` as stored, in hex, from plain reads
+/// (a compressed input's stored bytes, say).
+pub fn sha256_file(path: &str) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut sha = Sha256::new();
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Error::io(format!("reading {path}"), e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let read = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(format!("reading {path}"), e)),
+        };
+        sha.update(&buf[..read]);
+    }
+    Ok(hex(&sha.finalize()))
 }
 
 /// A digest in lower-case hex, as control.json and the state manifest

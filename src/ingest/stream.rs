@@ -1,9 +1,15 @@
-//! Stdin as a stream (`--transactions -`): its header is read when it
-//! opens; the rest is read by a thread of its own, cut into blocks that end
-//! on record boundaries, and handed to the parse workers through a bounded
-//! channel, so that parsing starts before the stream ends and memory holds
-//! a few blocks of raw bytes, not the whole input. The reader hashes every
-//! byte as it goes, for control.json.
+//! Inputs read as a stream: stdin (`--transactions -`) and compressed
+//! files (`decompress`). The header is read when a stream opens; the rest
+//! is read by a thread of its own, cut into blocks that end on record
+//! boundaries, and handed to the parse workers through a bounded channel,
+//! so that parsing starts before the stream ends and memory holds a few
+//! blocks of raw bytes, not the whole input. The reader hashes every byte
+//! as it goes, for control.json.
+//!
+//! A file is closed again once its header has been read, keeping only the
+//! header's bytes, and opened anew when its turn to be read comes: a run
+//! over hundreds of compressed files holds a few decoders at a time, not
+//! hundreds.
 //!
 //! Boundaries follow the tokenizer's quote rule (`csv`): a quote is special
 //! only as the first byte of a field, `""` inside quotes is a quote, and a
@@ -14,14 +20,17 @@
 use std::io::Read;
 use std::sync::Mutex;
 
-use crossbeam_channel::Sender;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::ingest::decompress;
 use crate::ingest::header::BOM;
 
-/// Bytes asked of stdin per read.
+/// Bytes asked of a stream per read.
 const READ_BYTES: usize = 1 << 20;
+/// Bytes asked per read while looking for the header: a header is a line,
+/// and a file closed after its header keeps only what was read.
+const HEAD_READ_BYTES: usize = 64 << 10;
 /// The header must end within this many bytes of the start.
 const HEAD_BYTES_MAX: usize = 1 << 20;
 
@@ -41,45 +50,54 @@ pub struct StreamDigest {
     pub bytes: u64,
 }
 
+/// Opens a stream's bytes again from their start.
+pub type Reopen = Box<dyn Fn() -> Result<Box<dyn Read + Send>> + Send + Sync>;
+
+/// Where the bytes after the head come from.
+enum Rest {
+    /// The reader the head was read from (stdin), positioned after it.
+    Open(Box<dyn Read + Send>),
+    /// A file closed after its header: opened anew and read from its start.
+    Reopen(Reopen),
+}
+
 /// A stream whose first bytes (its header) have been read.
 pub struct Stream {
     name: String,
     head: Vec<u8>,
     /// The rest of the stream, taken once by `read_blocks`.
-    rest: Mutex<Option<Box<dyn Read + Send>>>,
+    rest: Mutex<Option<Rest>>,
 }
 
 impl Stream {
     /// Reads from `reader` until its header record is complete (or the
-    /// stream ends).
+    /// stream ends), and keeps the reader for the rest.
     pub fn open(name: &str, mut reader: Box<dyn Read + Send>) -> Result<Stream> {
-        let mut head = Vec::new();
-        loop {
-            let read = read_some(&mut reader, &mut head, READ_BYTES)
-                .map_err(|e| Error::io(format!("reading {name}"), e))?;
-            // The header is the first record that is not a blank line (after
-            // a byte order mark, as `header::read` reads it): it is whole once
-            // a boundary follows a byte that is not a line end.
-            let text = head.strip_prefix(BOM).unwrap_or(&head);
-            let mut cutter = Cutter::default();
-            cutter.scan(text, usize::MAX);
-            let complete = text[..cutter.boundary]
-                .iter()
-                .any(|&b| b != b'\n' && b != b'\r');
-            if read == 0 || complete {
-                break;
-            }
-            if head.len() >= HEAD_BYTES_MAX {
-                return Err(Error::input(
-                    name,
-                    format!("has no complete header row in its first {HEAD_BYTES_MAX} bytes"),
-                ));
-            }
-        }
+        let (head, _) = read_head(name, &mut reader)?;
         Ok(Stream {
             name: name.to_string(),
             head,
-            rest: Mutex::new(Some(reader)),
+            rest: Mutex::new(Some(Rest::Open(reader))),
+        })
+    }
+
+    /// Reads the header from `first`, keeps only its bytes and closes
+    /// `first`; `reopen` gives the stream again from its start when it is
+    /// read.
+    pub fn open_lazily(
+        name: &str,
+        mut first: Box<dyn Read + Send>,
+        reopen: Reopen,
+    ) -> Result<Stream> {
+        let (mut head, header_end) = read_head(name, &mut first)?;
+        drop(first);
+        // Hundreds of files wait with their header alone.
+        head.truncate(header_end);
+        head.shrink_to_fit();
+        Ok(Stream {
+            name: name.to_string(),
+            head,
+            rest: Mutex::new(Some(Rest::Reopen(reopen))),
         })
     }
 
@@ -89,22 +107,38 @@ impl Stream {
     }
 
     /// Reads the stream from `data_start` (an offset into `head`, after
-    /// `line_ends_before` line ends) to its end, sending blocks of about
-    /// `block_bytes` in order. Runs on the caller's thread; call once.
+    /// `line_ends_before` line ends) to its end, handing blocks of about
+    /// `block_bytes` in order to `send`, which returns false when no more
+    /// are wanted. Runs on the caller's thread; call once.
     pub fn read_blocks(
         &self,
         data_start: usize,
         line_ends_before: u64,
         block_bytes: usize,
-        blocks: &Sender<Block>,
+        send: &mut dyn FnMut(Block) -> bool,
     ) -> Result<StreamDigest> {
-        let io = |e| Error::io(format!("reading {}", self.name), e);
-        let mut reader = self
+        let io = |e| decompress::read_error(&self.name, e);
+        let rest = self
             .rest
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take()
             .expect("a stream is read once");
+        let mut reader = match rest {
+            Rest::Open(reader) => reader,
+            Rest::Reopen(reopen) => {
+                let mut reader = reopen()?;
+                let mut again = Vec::with_capacity(self.head.len());
+                read_some(&mut reader, &mut again, self.head.len()).map_err(io)?;
+                if again != self.head {
+                    return Err(Error::input(
+                        &self.name,
+                        "changed while the run read it: its header differs from the one read when the run began",
+                    ));
+                }
+                reader
+            }
+        };
         let mut sha = Sha256::new();
         sha.update(&self.head);
         let mut total = self.head.len() as u64;
@@ -149,12 +183,12 @@ impl Stream {
             cutter.cut(cut);
             let block_line_ends = crate::ingest::csv::count_line_ends(&block, 0, block.len());
             crate::ingest::txn::check_file_lines(&self.name, line_ends + block_line_ends)?;
-            let sent = blocks.send(Block {
+            let wanted = send(Block {
                 number,
                 bytes: block,
                 line_ends_before: line_ends,
             });
-            if sent.is_err() {
+            if !wanted {
                 // The workers stopped: nothing more to read for.
                 break;
             }
@@ -165,6 +199,43 @@ impl Stream {
             sha256: crate::ingest::source::hex(&sha.finalize()),
             bytes: total,
         })
+    }
+}
+
+/// Reads from `reader` until its header record is complete (or the stream
+/// ends). Returns the bytes read and where the header's record ends in
+/// them.
+fn read_head(name: &str, reader: &mut dyn Read) -> Result<(Vec<u8>, usize)> {
+    let mut head = Vec::new();
+    loop {
+        let read = read_some(reader, &mut head, HEAD_READ_BYTES)
+            .map_err(|e| decompress::read_error(name, e))?;
+        // The header is the first record that is not a blank line (after
+        // a byte order mark, as `header::read` reads it): it is whole once
+        // a boundary follows a byte that is not a line end.
+        let bom = if head.starts_with(BOM) { BOM.len() } else { 0 };
+        let text = &head[bom..];
+        let header_end = text
+            .iter()
+            .position(|&b| b != b'\n' && b != b'\r')
+            .and_then(|first| {
+                let mut cutter = Cutter::default();
+                cutter.scan(text, first + 1);
+                (cutter.boundary > first).then_some(cutter.boundary)
+            });
+        if let Some(end) = header_end {
+            return Ok((head, bom + end));
+        }
+        if read == 0 {
+            let end = head.len();
+            return Ok((head, end));
+        }
+        if head.len() >= HEAD_BYTES_MAX {
+            return Err(Error::input(
+                name,
+                format!("has no complete header row in its first {HEAD_BYTES_MAX} bytes"),
+            ));
+        }
     }
 }
 
@@ -306,10 +377,13 @@ mod tests {
         let text = b"h1,h2\na,\"1\n2\"\nb,3\r\n\r\nc,4";
         let stream = Stream::open("-", Box::new(Trickle(text))).unwrap();
         assert!(stream.head().starts_with(b"h1,h2\n"));
-        let (send, receive) = crossbeam_channel::bounded(100);
-        let digest = stream.read_blocks(6, 1, 4, &send).unwrap();
-        drop(send);
-        let blocks: Vec<Block> = receive.iter().collect();
+        let mut blocks = Vec::new();
+        let digest = stream
+            .read_blocks(6, 1, 4, &mut |block| {
+                blocks.push(block);
+                true
+            })
+            .unwrap();
         let pieces: Vec<(&[u8], u64)> = blocks
             .iter()
             .map(|b| (b.bytes.as_slice(), b.line_ends_before))
@@ -325,6 +399,43 @@ mod tests {
         );
         assert_eq!(digest.bytes, text.len() as u64);
         assert_eq!(digest.sha256, crate::output::control::sha256_hex(text));
+    }
+
+    #[test]
+    fn a_lazy_stream_keeps_only_its_header_and_reads_its_file_again() {
+        let text: &'static [u8] = b"\xEF\xBB\xBF\nh1,h2\r\na,1\nb,2\n";
+        let reopen: Reopen = Box::new(move || Ok(Box::new(Trickle(text)) as Box<dyn Read + Send>));
+        let stream = Stream::open_lazily("t.csv.zst", Box::new(Trickle(text)), reopen).unwrap();
+        // The byte order mark, a blank line and the header, up to its line
+        // end.
+        assert_eq!(stream.head(), &text[..11]);
+        let mut blocks = Vec::new();
+        let digest = stream
+            .read_blocks(11, 2, 1 << 20, &mut |block| {
+                blocks.push((block.bytes, block.line_ends_before));
+                true
+            })
+            .unwrap();
+        assert_eq!(blocks, vec![(b"a,1\nb,2\n".to_vec(), 2)]);
+        assert_eq!(digest.bytes, text.len() as u64);
+        assert_eq!(digest.sha256, crate::output::control::sha256_hex(text));
+
+        // A file whose header changed between the open and the read.
+        let reopen: Reopen =
+            Box::new(|| Ok(Box::new(Trickle(b"h1,h3\na,1\n")) as Box<dyn Read + Send>));
+        let stream =
+            Stream::open_lazily("t.csv.gz", Box::new(Trickle(b"h1,h2\na,1\n")), reopen).unwrap();
+        assert_eq!(stream.head(), b"h1,h2\n");
+        let error = stream
+            .read_blocks(6, 1, 1 << 20, &mut |_| true)
+            .unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        assert!(
+            error
+                .to_string()
+                .starts_with("t.csv.gz: changed while the run read it"),
+            "{error}"
+        );
     }
 
     /// The records of `text` as the tokenizer reads them: fields, and
@@ -352,12 +463,11 @@ mod tests {
             full.extend_from_slice(&text);
             let full: &'static [u8] = Box::leak(full.into_boxed_slice());
             let stream = Stream::open("-", Box::new(Trickle(full))).unwrap();
-            let (send, receive) = crossbeam_channel::unbounded();
-            stream.read_blocks(2, 1, block_bytes, &send).unwrap();
-            drop(send);
+            let mut blocks = Vec::new();
+            stream.read_blocks(2, 1, block_bytes, &mut |block| { blocks.push(block); true }).unwrap();
             let mut pieces = Vec::new();
             let mut line_ends = 1;
-            for block in receive.iter() {
+            for block in blocks {
                 proptest::prop_assert_eq!(block.line_ends_before, line_ends);
                 line_ends += crate::ingest::csv::count_line_ends(&block.bytes, 0, block.bytes.len());
                 pieces.extend(records(&block.bytes));

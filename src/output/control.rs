@@ -15,6 +15,17 @@ use crate::pipeline::{FileCounts, Settled};
 pub struct InputFile {
     /// The path as given on the command line (`-` for stdin).
     pub path: String,
+    /// The digest of the CSV it holds (uncompressed).
+    pub sha256: String,
+    /// How a compressed file was stored; `None` for a plain one.
+    pub stored: Option<Stored>,
+}
+
+/// A compressed input as stored: its format (`gzip`, `zstd`) and the
+/// digest of its stored bytes.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub compression: &'static str,
     pub sha256: String,
 }
 
@@ -27,6 +38,8 @@ pub struct RunInfo {
     pub adjustments: Option<InputFile>,
     pub through: Option<Day>,
     pub detail: bool,
+    /// Whether the run publishes its end state (not with `--no-state`).
+    pub state: bool,
 }
 
 /// The lowercase hex SHA-256 of `bytes`.
@@ -35,13 +48,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn counted(file: &InputFile, counts: FileCounts) -> Value {
-    json!({
-        "path": file.path,
-        "sha256": file.sha256,
-        "rows_read": counts.rows_read,
-        "rows_accepted": counts.rows_accepted,
-        "rows_rejected": counts.rows_rejected,
-    })
+    let mut entry = serde_json::Map::new();
+    entry.insert("path".into(), json!(file.path));
+    entry.insert("sha256".into(), json!(file.sha256));
+    // Only a compressed input has these, so a plain one's entry keeps the
+    // bytes it always had.
+    if let Some(stored) = &file.stored {
+        entry.insert("compression".into(), json!(stored.compression));
+        entry.insert("file_sha256".into(), json!(stored.sha256));
+    }
+    entry.insert("rows_read".into(), json!(counts.rows_read));
+    entry.insert("rows_accepted".into(), json!(counts.rows_accepted));
+    entry.insert("rows_rejected".into(), json!(counts.rows_rejected));
+    Value::Object(entry)
 }
 
 fn date(day: Option<Day>) -> Value {
@@ -84,6 +103,12 @@ pub fn render(
         .iter()
         .map(|(name, sha256)| (name.clone(), Value::String(sha256.clone())))
         .collect();
+    let mut run = json!({"start": date(settled.start), "horizon": date(settled.horizon), "through": date(info.through)});
+    // Only a run published without its end state says so, so that every
+    // other run's control.json keeps the bytes it always had.
+    if let (false, Some(object)) = (info.state, run.as_object_mut()) {
+        object.insert("state".into(), Value::Bool(false));
+    }
     let control = json!({
         "engine": "settle",
         "version": env!("CARGO_PKG_VERSION"),
@@ -93,7 +118,7 @@ pub fn render(
             "transactions": transactions,
             "adjustments": adjustments,
         },
-        "run": {"start": date(settled.start), "horizon": date(settled.horizon), "through": date(info.through)},
+        "run": run,
         "totals": {
             "purchases": format_fen(totals.purchases_fen),
             "refunds": format_fen(totals.refunds_fen),

@@ -12,6 +12,7 @@ pub mod link;
 pub mod parse;
 mod references;
 pub mod stats;
+mod streams;
 
 use rayon::prelude::*;
 
@@ -19,6 +20,7 @@ use crate::calendar::Day;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::ingest::adjustments::{self, Adjustment};
+use crate::ingest::progress::{Phase, Progress};
 use crate::ingest::txn::RowContext;
 use crate::ingest::{Merchants, Reject};
 use crate::ledger::{self, DayTotals, MerchantInput, MerchantState, Row, RowNote, Span};
@@ -47,6 +49,8 @@ pub struct Plan<'a> {
     /// Whether the journal posts each transaction (`--detail`) rather than
     /// groups of them.
     pub journal_per_transaction: bool,
+    /// Counters for a progress display; never read back by the run.
+    pub progress: Option<&'a Progress>,
 }
 
 /// Rows read, accepted and rejected in one input file.
@@ -180,8 +184,17 @@ pub fn ingest(plan: &Plan) -> Result<Ingested> {
     let mut times = stats::StageTimes::default();
     let latencies = stats::ChunkLatencies::default();
     let parsed = times.time("parse", || {
-        parse::parse_files(&plan.txn_files, &context, plan.chunk_bytes, &latencies)
+        parse::parse_files(
+            &plan.txn_files,
+            &context,
+            plan.chunk_bytes,
+            &latencies,
+            plan.progress,
+        )
     })?;
+    if let Some(progress) = plan.progress {
+        progress.set_phase(Phase::Linking);
+    }
     let prior_index = plan.prior.map(|prior| &prior.index);
     let linked = times.time("link", || {
         link::link(&parsed, settings, plan.merchants, prior_index)

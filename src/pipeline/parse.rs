@@ -6,23 +6,21 @@
 //! chunk i−1 stopped. A wrong chunk is parsed again from that position.
 //! Line numbers come from per-chunk line-end counts, fixed up in order.
 //!
-//! A stream (stdin) is cut at exact record boundaries by its reader thread
-//! (`ingest::stream`) and its blocks are parsed as they arrive, then put in
-//! order.
+//! Streams (stdin, compressed files) are cut at exact record boundaries by
+//! reader threads (`ingest::stream`); `streams` parses their blocks as they
+//! arrive and puts them in order.
 
 use rayon::prelude::*;
 
 use crate::config::limits;
 use crate::error::Result;
 use crate::ingest::csv::{self, Record, Tokenizer};
+use crate::ingest::progress::Progress;
 use crate::ingest::stream::{Stream, StreamDigest};
 use crate::ingest::txn::{self, MerchantBatch, RowContext, Txn, TxnColumns};
 use crate::ingest::{Reject, Source, header::Header};
 use crate::pipeline::stats::ChunkLatencies;
 use crate::split;
-
-/// Blocks of a stream read ahead of the parse workers.
-const STREAM_BLOCKS_QUEUED_MAX: usize = 8;
 
 /// Where a transactions file's bytes come from.
 #[derive(Clone, Copy)]
@@ -48,7 +46,7 @@ pub struct Parsed {
     pub arenas: Vec<Vec<u8>>,
     pub rejects: Vec<Reject>,
     pub rows_read_per_file: Vec<u64>,
-    /// The digest of each streamed file, by file index.
+    /// The digest of each streamed file, by file index, sorted by it.
     pub streamed: Vec<(u32, StreamDigest)>,
 }
 
@@ -80,12 +78,12 @@ impl Parsed {
     }
 }
 
-struct ChunkOut {
+pub(super) struct ChunkOut {
     /// Rows written at the start of the chunk's slots.
-    txn_count: usize,
-    rejects: Vec<Reject>,
-    arena: Vec<u8>,
-    rows: u64,
+    pub(super) txn_count: usize,
+    pub(super) rejects: Vec<Reject>,
+    pub(super) arena: Vec<u8>,
+    pub(super) rows: u64,
     /// Where the chunk's first record starts (after blank lines).
     first_record: usize,
     /// Line ends between the chunk's start and its first record.
@@ -100,7 +98,7 @@ struct ChunkOut {
 impl ChunkOut {
     /// Turns the chunk-relative lines of its rows (in `slots`) and rejects
     /// into physical lines, given the line ends before the chunk's start.
-    fn shift_to_physical_lines(&mut self, slots: &mut [Txn], line_ends_before: u64) {
+    pub(super) fn shift_to_physical_lines(&mut self, slots: &mut [Txn], line_ends_before: u64) {
         for txn in &mut slots[..self.txn_count] {
             // Saturated only in a file of more than `TXN_FILE_LINES_MAX`
             // lines, which fails the run (`check_file_lines`).
@@ -113,21 +111,27 @@ impl ChunkOut {
     }
 }
 
-struct ChunkJob<'a> {
-    file_index: u32,
-    bytes: &'a [u8],
+pub(super) struct ChunkJob<'a> {
+    pub(super) file_index: u32,
+    pub(super) bytes: &'a [u8],
     /// The mapped file `bytes` belong to, whose pages are released once
     /// parsed; `None` for a stream's block.
-    source: Option<&'a Source>,
-    header: &'a Header,
-    start: usize,
-    limit: usize,
+    pub(super) source: Option<&'a Source>,
+    pub(super) header: &'a Header,
+    pub(super) start: usize,
+    pub(super) limit: usize,
 }
 
 impl ChunkJob<'_> {
     /// Parses the job's records that start at or after `from`, then lets
     /// the mapped pages it read go.
-    fn parse(&self, from: usize, chunk: u32, context: &RowContext, slots: &mut [Txn]) -> ChunkOut {
+    pub(super) fn parse(
+        &self,
+        from: usize,
+        chunk: u32,
+        context: &RowContext,
+        slots: &mut [Txn],
+    ) -> ChunkOut {
         let out = parse_chunk(self, from, chunk, context, slots);
         if let Some(source) = self.source {
             source.release(from..out.stop);
@@ -203,12 +207,14 @@ fn parse_chunk(
 }
 
 /// Parses every file, chunks in parallel, and returns the rows in file order.
-/// Fails only when a stream cannot be read.
+/// Fails only when a stream cannot be read. `progress`, if given, counts
+/// the bytes and rows parsed.
 pub fn parse_files(
     files: &[TxnFile],
     context: &RowContext,
     chunk_bytes: usize,
     latencies: &ChunkLatencies,
+    progress: Option<&Progress>,
 ) -> Result<Parsed> {
     assert!(
         files.len() <= limits::TXN_FILES_MAX,
@@ -265,6 +271,10 @@ pub fn parse_files(
             let started = std::time::Instant::now();
             let out = job.parse(job.start, i as u32, context, slots);
             latencies.record(started.elapsed());
+            if let Some(progress) = progress {
+                progress.add_bytes(job.file_index as usize, (job.limit - job.start) as u64);
+                progress.add_rows(out.rows);
+            }
             out
         })
         .collect();
@@ -332,119 +342,13 @@ pub fn parse_files(
         rows_read_per_file,
         streamed: Vec::new(),
     };
-    for (file_index, file) in files.iter().enumerate() {
-        if let Input::Stream(stream) = file.input {
-            let file_index = file_index as u32;
-            parse_stream(
-                &mut parsed,
-                file_index,
-                stream,
-                file.header,
-                context,
-                chunk_bytes,
-                latencies,
-            )?;
-        }
-    }
+    super::streams::parse_streams(
+        &mut parsed,
+        files,
+        context,
+        chunk_bytes,
+        latencies,
+        progress,
+    )?;
     Ok(parsed)
-}
-
-/// A stream's parsed blocks, put in order as they finish: each block's
-/// rows move into one vector at once and its own vector is freed, so the
-/// rows are never held twice.
-struct InOrder {
-    next: u32,
-    /// Blocks that finished before an earlier one.
-    waiting: std::collections::BTreeMap<u32, (ChunkOut, Vec<Txn>)>,
-    txns: Vec<Txn>,
-    outs: Vec<ChunkOut>,
-}
-
-impl InOrder {
-    fn add(&mut self, number: u32, out: ChunkOut, txns: Vec<Txn>) {
-        self.waiting.insert(number, (out, txns));
-        while let Some((out, txns)) = self.waiting.remove(&self.next) {
-            self.txns.extend_from_slice(&txns);
-            self.outs.push(out);
-            self.next += 1;
-        }
-    }
-}
-
-/// Parses a stream's blocks in parallel as its reader thread cuts them, and
-/// puts its rows in their place in file order.
-fn parse_stream(
-    parsed: &mut Parsed,
-    file_index: u32,
-    stream: &Stream,
-    header: &Header,
-    context: &RowContext,
-    block_bytes: usize,
-    latencies: &ChunkLatencies,
-) -> Result<()> {
-    let first_chunk = parsed.arenas.len() as u32;
-    let (send, receive) = crossbeam_channel::bounded(STREAM_BLOCKS_QUEUED_MAX);
-    // The lock is taken once per block (megabytes), never per row.
-    let in_order = std::sync::Mutex::new(InOrder {
-        next: 0,
-        waiting: std::collections::BTreeMap::new(),
-        txns: Vec::new(),
-        outs: Vec::new(),
-    });
-    let digest = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            stream.read_blocks(
-                header.data_start,
-                header.lines_before_data,
-                block_bytes,
-                &send,
-            )
-        });
-        receive.into_iter().par_bridge().for_each(|block| {
-            let started = std::time::Instant::now();
-            let bytes = block.bytes.as_slice();
-            let lines = csv::count_line_ends(bytes, 0, bytes.len()) as usize + 1;
-            let mut slots = vec![Txn::PLACEHOLDER; lines];
-            let job = ChunkJob {
-                file_index,
-                bytes,
-                source: None,
-                header,
-                start: 0,
-                limit: bytes.len(),
-            };
-            let mut out = job.parse(0, first_chunk + block.number, context, &mut slots);
-            out.shift_to_physical_lines(&mut slots, block.line_ends_before);
-            slots.truncate(out.txn_count);
-            latencies.record(started.elapsed());
-            in_order
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .add(block.number, out, slots);
-        });
-        reader.join().expect("the stream reader does not panic")
-    })?;
-    let in_order = in_order
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    assert!(in_order.waiting.is_empty(), "every block was put in order");
-    let at = parsed
-        .txns
-        .partition_point(|t| u32::from(t.file_index) <= file_index);
-    let later_files = parsed.txns.split_off(at);
-    if parsed.txns.is_empty() {
-        // The usual case, stdin first or alone: the rows move, uncopied.
-        parsed.txns = in_order.txns;
-    } else {
-        parsed.txns.extend_from_slice(&in_order.txns);
-        drop(in_order.txns);
-    }
-    parsed.txns.extend_from_slice(&later_files);
-    for out in in_order.outs {
-        parsed.rows_read_per_file[file_index as usize] += out.rows;
-        parsed.rejects.extend(out.rejects);
-        parsed.arenas.push(out.arena);
-    }
-    parsed.streamed.push((file_index, digest));
-    Ok(())
 }

@@ -91,11 +91,26 @@ fn unreadable(path: &Path, why: impl std::fmt::Display) -> Error {
     ))
 }
 
+/// Whether the run published in `out` says, in its control.json, that it
+/// was published without its end state (`--no-state`).
+fn published_without_state(out: &Path) -> bool {
+    std::fs::read(out.join("control.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .is_some_and(|control| control["run"]["state"] == Value::Bool(false))
+}
+
 /// Reads the state published in an earlier run's output folder.
 pub fn read(prev_out: &Path) -> Result<PriorState> {
     let dir = prev_out.join(STATE_DIR);
     let manifest_path = dir.join(MANIFEST);
     let bytes = std::fs::read(&manifest_path).map_err(|e| {
+        if published_without_state(prev_out) {
+            return Error::Usage(format!(
+                "{}: this run was published with --no-state and has no end state to start from",
+                prev_out.display()
+            ));
+        }
         Error::Usage(format!(
             "{}: no settle state here ({e}); --state-in takes the --out folder of an earlier run",
             manifest_path.display()
