@@ -74,6 +74,7 @@ fn settle_once(
         settings,
         merchants: &world.merchants,
         txn_files: vec![TxnFile {
+            name: FILE,
             input: Input::Bytes(source),
             header,
         }],
@@ -82,6 +83,8 @@ fn settle_once(
         chunk_bytes,
         prior: None,
         terminal_ids: true,
+        journal_per_transaction: false,
+        progress: None,
     };
     match world.pool.install(|| pipeline::run(&plan)) {
         Ok(settled) => settled,
@@ -155,6 +158,7 @@ fn check_outputs(world: &World, settings: &Settings, settled: &Settled, through:
     let input = |path: &str| InputFile {
         path: path.to_string(),
         sha256: "0".repeat(64),
+        stored: None,
     };
     let info = RunInfo {
         config: input("settle.toml"),
@@ -163,16 +167,39 @@ fn check_outputs(world: &World, settings: &Settings, settled: &Settled, through:
         adjustments: None,
         through,
         detail: true,
+        state: false,
     };
-    let files = world
-        .pool
-        .install(|| output::render(settled, &world.merchants, settings, &info, None, Vec::new()));
-    let file = |name: &str| {
-        files
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, bytes)| std::str::from_utf8(bytes).expect("outputs are UTF-8"))
-            .unwrap_or_else(|| panic!("{name} is rendered"))
+    // The outputs are written as a run writes them, into a folder of this
+    // process's own, read back, and removed.
+    let out = std::env::temp_dir().join(format!("settle-fuzz-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let staging = output::Staging::create(&out).expect("the fuzz output folder can be made");
+    world.pool.install(|| {
+        let mut written =
+            output::write_outputs(&staging, settled, &world.merchants, settings, &info)
+                .expect("the outputs can be written");
+        output::finish(
+            &staging,
+            &mut written,
+            settled,
+            &world.merchants,
+            &info,
+            None,
+            Vec::new(),
+        )
+        .expect("control.json can be written");
+    });
+    staging
+        .publish()
+        .expect("the fuzz output folder can be published");
+    let read = |name: &str| {
+        std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name} is written: {e}"))
+    };
+    let (rejects_text, control_text) = (read("rejects.csv"), read("control.json"));
+    std::fs::remove_dir_all(&out).expect("the fuzz output folder can be removed");
+    let file = |name: &str| match name {
+        "rejects.csv" => rejects_text.as_str(),
+        _ => control_text.as_str(),
     };
 
     let rejects = read_csv(file("rejects.csv")).expect("rejects.csv is well-formed CSV");
