@@ -235,7 +235,11 @@ pub(super) fn write_blocks<'a>(
         let writer = scope.spawn(move || -> std::io::Result<()> {
             for (at, block) in receive {
                 file.write_at(&block, at)?;
-                let _ = give_back.try_send(block);
+                // Only buffers that hold a block's records or ids are
+                // reused; a block's checks take one aligned block.
+                if block.len() + block.room() >= BLOCK_BUFFER_BYTES {
+                    let _ = give_back.try_send(block);
+                }
             }
             Ok(())
         });
