@@ -91,9 +91,12 @@ const RECORD_BITS_MAX: u32 = {
 };
 /// The widest record: every field at its limit.
 pub const RECORD_BYTES_MAX: usize = RECORD_BITS_MAX.div_ceil(8) as usize;
-/// A field is written through an 8-byte window at its first byte: its bits
+/// A field is read through an 8-byte window at its first byte: its bits
 /// and their shift within that byte must fit 64 bits.
 const _: () = assert!(FEN_BITS_MAX + 7 <= 64 && NUMBER_BITS_MAX + 7 <= 64);
+/// Scratch for a record: its bytes, and the last 64-bit word written
+/// whole.
+const _: () = assert!(RECORD_BYTES_MAX.div_ceil(8) * 8 <= RECORD_BYTES_MAX + 8);
 
 const FLAG_PURCHASE: u64 = 1;
 const FLAG_VOIDED: u64 = 2;
@@ -213,22 +216,29 @@ pub fn values<N: Copy + Into<u32>>(
     Ok(values)
 }
 
-/// Scratch for one record: the 8-byte window of its last field may reach
-/// past its end.
+/// Scratch for one record: the last word written may reach past its end.
 pub type Scratch = [u8; RECORD_BYTES_MAX + 8];
 
 /// Packs `values` (each within its width) into the first
-/// `widths.record_bytes()` bytes of `scratch`, which it returns.
+/// `widths.record_bytes()` bytes of `scratch`, which it returns. The bits
+/// gather in a 128-bit word that is written out 64 bits at a time.
 pub fn encode<'s>(values: &[u64; FIELDS], widths: &Widths, scratch: &'s mut Scratch) -> &'s [u8] {
-    scratch.fill(0);
-    let mut at = 0usize;
+    let mut word = 0u128;
+    let mut filled = 0u32;
+    let mut out = 0usize;
     for (&value, &width) in values.iter().zip(&widths.0) {
         assert!(bits(value) <= u32::from(width), "a value within its width");
-        let byte = at / 8;
-        let window: &mut [u8; 8] = (&mut scratch[byte..byte + 8]).try_into().expect("8 bytes");
-        *window = (u64::from_le_bytes(*window) | value << (at % 8)).to_le_bytes();
-        at += usize::from(width);
+        // `filled` < 64 and a width ≤ 47: the word never overflows.
+        word |= u128::from(value) << filled;
+        filled += u32::from(width);
+        if filled >= 64 {
+            scratch[out..out + 8].copy_from_slice(&(word as u64).to_le_bytes());
+            out += 8;
+            word >>= 64;
+            filled -= 64;
+        }
     }
+    scratch[out..out + 8].copy_from_slice(&(word as u64).to_le_bytes());
     &scratch[..widths.record_bytes()]
 }
 
@@ -497,6 +507,51 @@ mod tests {
             ..purchase((1 << FEN_BITS_MAX) - 1)
         };
         assert!(values(&entry(0, b"A", Some(p)), 0).is_ok());
+    }
+
+    #[test]
+    fn any_widths_and_values_read_back_field_by_field() {
+        // Random widths up to each limit (zero included) and random values
+        // that fill them, the top bit set every other time.
+        let all = [
+            Field::IdLen,
+            Field::Flags,
+            Field::Day,
+            Field::Merchant,
+            Field::Category,
+            Field::Seconds,
+            Field::Nanos,
+            Field::Amount,
+            Field::Fee,
+            Field::Refunded,
+            Field::FeeReturned,
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut scratch = [0xAAu8; RECORD_BYTES_MAX + 8];
+        for round in 0..2_000 {
+            let mut bytes = [0u8; FIELDS];
+            for (width, max) in bytes.iter_mut().zip(FIELD_BITS_MAX) {
+                *width = (next() % u64::from(max + 1)) as u8;
+            }
+            let widths = Widths::from_bytes(bytes).unwrap();
+            let mut values = [0u64; FIELDS];
+            for (value, &width) in values.iter_mut().zip(&bytes) {
+                if width > 0 {
+                    let top = if round % 2 == 0 { 1 << (width - 1) } else { 0 };
+                    *value = (next() & ((1u64 << width) - 1)) | top;
+                }
+            }
+            let record = encode(&values, &widths, &mut scratch).to_vec();
+            for (k, field_k) in all.into_iter().enumerate() {
+                assert_eq!(field(&record, &widths, field_k), values[k], "{bytes:?}");
+            }
+        }
     }
 
     #[test]
