@@ -221,24 +221,28 @@ pub type Scratch = [u8; RECORD_BYTES_MAX + 8];
 
 /// Packs `values` (each within its width) into the first
 /// `widths.record_bytes()` bytes of `scratch`, which it returns. The bits
-/// gather in a 128-bit word that is written out 64 bits at a time.
+/// gather in a 64-bit word that is written out whenever it fills.
 pub fn encode<'s>(values: &[u64; FIELDS], widths: &Widths, scratch: &'s mut Scratch) -> &'s [u8] {
-    let mut word = 0u128;
+    let mut word = 0u64;
     let mut filled = 0u32;
     let mut out = 0usize;
+    let mut beyond = 0u64;
     for (&value, &width) in values.iter().zip(&widths.0) {
-        assert!(bits(value) <= u32::from(width), "a value within its width");
-        // `filled` < 64 and a width ≤ 47: the word never overflows.
-        word |= u128::from(value) << filled;
-        filled += u32::from(width);
+        let width = u32::from(width);
+        // Any bit of a value above its width shows here; checked once.
+        beyond |= value.checked_shr(width).unwrap_or(0);
+        word |= value.checked_shl(filled).unwrap_or(0);
+        filled += width;
         if filled >= 64 {
-            scratch[out..out + 8].copy_from_slice(&(word as u64).to_le_bytes());
+            scratch[out..out + 8].copy_from_slice(&word.to_le_bytes());
             out += 8;
-            word >>= 64;
             filled -= 64;
+            // The value's bits that did not fit the word written.
+            word = value.checked_shr(width - filled).unwrap_or(0);
         }
     }
-    scratch[out..out + 8].copy_from_slice(&(word as u64).to_le_bytes());
+    assert_eq!(beyond, 0, "every value within its width");
+    scratch[out..out + 8].copy_from_slice(&word.to_le_bytes());
     &scratch[..widths.record_bytes()]
 }
 
