@@ -96,7 +96,7 @@ fn a_damaged_state_stops_the_run_naming_the_file() {
     assert_eq!(code, 0, "{stderr}");
 
     type Damage = fn(&Path);
-    let damages: [(&str, Damage, &str); 8] = [
+    let damages: [(&str, Damage, &str); 9] = [
         (
             "a flipped byte in the manifest",
             |out| flip(&out.join("state/manifest"), 200),
@@ -139,6 +139,22 @@ fn a_damaged_state_stops_the_run_naming_the_file() {
             // The hash column starts at the second 4096-byte block.
             |out| flip(&segment_of(out), 4096 + 9),
             "hash column checksum mismatch",
+        ),
+        (
+            "a flipped byte in every block of records",
+            // Layout 4: 257 entries put the records at the fifth 4096-byte
+            // block, in checked blocks of 64; the header lists the bits of
+            // each record field at bytes 52 to 62.
+            |out| {
+                let path = segment_of(out);
+                let bytes = std::fs::read(&path).unwrap();
+                let bits: u32 = bytes[52..63].iter().map(|&w| u32::from(w)).sum();
+                let record_bytes = bits.div_ceil(8) as usize;
+                for block in 0..257usize.div_ceil(64) {
+                    flip(&path, 4 * 4096 + block * 64 * record_bytes);
+                }
+            },
+            ".seg: the state's index segment is corrupt or not a settle segment (record block",
         ),
         (
             "a missing segment",
@@ -209,26 +225,20 @@ fn published(out: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
-fn a_state_with_the_packed_segment_layout_of_earlier_engines_still_carries() {
-    // fixtures/state-v2 is the end state of `settle run` over
-    // transactions-week1.csv alone, published by the engine before segment
-    // version 3 (packed parts, no alignment).
-    let v2_segment = std::fs::read("fixtures/state-v2/state/index-2026-11-08-0001.seg")
-        .expect("the bundled version 2 state");
-    assert_eq!(&v2_segment[8..12], &2u32.to_le_bytes());
+fn states_with_the_segment_layouts_of_earlier_engines_still_carry() {
+    // fixtures/state-v2 and fixtures/state-v3 are the end states of `settle
+    // run` over transactions-week1.csv alone, published by the engines of
+    // segment layout 2 (packed parts) and 3 (aligned parts, 72-byte
+    // records). This engine writes layout 4.
     let dir = tempfile::tempdir().unwrap();
     let week1 = dir.path().join("week1");
     let result = settle_fixtures(&["fixtures/transactions-week1.csv"], &[], &week1);
     assert!(result.status.success());
-    let v3_segment = std::fs::read(week1.join("state/index-2026-11-08-0001.seg")).unwrap();
-    assert_eq!(&v3_segment[8..12], &3u32.to_le_bytes());
-    assert_eq!(v3_segment.len() % 4096, 0, "version 3 pads to whole blocks");
-
-    let from_v3 = dir.path().join("from-v3");
-    let from_v2 = dir.path().join("from-v2");
-    assert_eq!(second_week(&week1, &from_v3).0, 0);
-    let (code, stderr, _) = second_week(Path::new("fixtures/state-v2"), &from_v2);
-    assert_eq!(code, 0, "{stderr}");
+    let v4_segment = std::fs::read(week1.join("state/index-2026-11-08-0001.seg")).unwrap();
+    assert_eq!(&v4_segment[8..12], &4u32.to_le_bytes());
+    assert_eq!(v4_segment.len() % 4096, 0, "version 4 pads to whole blocks");
+    let from_v4 = dir.path().join("from-v4");
+    assert_eq!(second_week(&week1, &from_v4).0, 0);
     // Settlements, rejects and merchant states are the same; control.json
     // differs only where it names the state it started from.
     let without_control = |out: &Path| {
@@ -236,15 +246,34 @@ fn a_state_with_the_packed_segment_layout_of_earlier_engines_still_carries() {
         files.retain(|(name, _)| name != "control.json");
         files
     };
-    assert_eq!(without_control(&from_v2), without_control(&from_v3));
-    assert_eq!(
-        std::fs::read(from_v2.join("state/merchants.csv")).unwrap(),
-        std::fs::read(from_v3.join("state/merchants.csv")).unwrap()
-    );
-    assert!(
-        String::from_utf8_lossy(&std::fs::read(from_v2.join("rejects.csv")).unwrap())
-            .contains("duplicate_txn_id"),
-        "week 2 repeats week 1 ids, so the lookups reach the old segment"
-    );
-    assert_eq!(settle(&["verify", text(&from_v2)]).status.code(), Some(0));
+    for version in [2u32, 3] {
+        let fixture = PathBuf::from(format!("fixtures/state-v{version}"));
+        let segment = std::fs::read(fixture.join("state/index-2026-11-08-0001.seg"))
+            .expect("the bundled state");
+        assert_eq!(&segment[8..12], &version.to_le_bytes());
+        let from_old = dir.path().join(format!("from-v{version}"));
+        let (code, stderr, _) = second_week(&fixture, &from_old);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(without_control(&from_old), without_control(&from_v4));
+        assert_eq!(
+            std::fs::read(from_old.join("state/merchants.csv")).unwrap(),
+            std::fs::read(from_v4.join("state/merchants.csv")).unwrap()
+        );
+        assert!(
+            String::from_utf8_lossy(&std::fs::read(from_old.join("rejects.csv")).unwrap())
+                .contains("duplicate_txn_id"),
+            "week 2 repeats week 1 ids, so the lookups reach the old segment"
+        );
+        // The new state keeps the old segment beside its own version 4 one,
+        // and verify checks both.
+        let versions: Vec<u32> = std::fs::read_dir(from_old.join("state"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+            .map(|p| u32::from_le_bytes(std::fs::read(p).unwrap()[8..12].try_into().unwrap()))
+            .collect();
+        assert_eq!(versions.len(), 2);
+        assert!(versions.contains(&version) && versions.contains(&4));
+        assert_eq!(settle(&["verify", text(&from_old)]).status.code(), Some(0));
+    }
 }

@@ -17,8 +17,7 @@ use crate::ledger::MerchantState;
 use crate::pipeline::link::PurchaseRef;
 use crate::pipeline::{Ingested, Settled};
 use crate::state::{
-    self, Closing, Entry, EntryKey, Names, NewEntry, PriorState, Purchase, SegmentRecord,
-    WrittenIndex,
+    self, Closing, Entry, Names, NewEntry, PriorState, Purchase, SegmentRecord, WrittenIndex,
 };
 use rayon::prelude::*;
 
@@ -202,17 +201,6 @@ pub fn write_index(
         },
         dir: prior.map(|p| p.dir.as_path()),
     };
-    let key_at = |index: usize| match rows.get(index) {
-        Some(&row) => {
-            let txn = &txns[row as usize];
-            EntryKey {
-                hash: txn.id_hash,
-                id_len: usize::from(txn.ids.txn_id_len),
-                business_day: txn.business_day,
-            }
-        }
-        None => updated[index - rows.len()].key(),
-    };
     state::write_index(
         staging,
         horizon,
@@ -220,7 +208,6 @@ pub fn write_index(
         &names,
         rows.len() + updated.len(),
         &entry_at,
-        &key_at,
     )
 }
 

@@ -1,35 +1,49 @@
 //! The byte layout of an index segment, shared by its writer and reader.
 //!
+//! Layout version 4 (written):
+//!
 //! ```text
-//! header      64 bytes   magic, version, counts, sizes, CRC-32s (below)
-//! hashes      8 × n      the id hashes, ascending
-//! positions   4 × n      for each sorted hash, the number of its record
-//! records     72 × n     one per entry, in the order the run wrote them
-//! ids         bytes      the ids, in record order
-//! names       bytes      merchant table, then category table: offsets, bytes
+//! header           68 bytes   magic, version, counts, sizes, widths, CRC-32s
+//! hashes           8 × n      the id hashes, ascending
+//! positions        4 × n      for each sorted hash, the number of its record
+//! position checks  4 per page the CRC-32 of each 4096-byte page of positions
+//! records          w × n      packed (`packed`), in the order the run wrote them
+//! checks           8 per 64   per block of 64 records: where its ids start,
+//!                             and the CRC-32 of that, its records and ids
+//! ids              bytes      the ids, in record order
+//! names            bytes      merchant table, then category table: offsets, bytes
 //! ```
 //!
 //! Records are in the order the run produced them (its file order), so that
 //! writing is a sequential, parallel pass; only the small hash and position
-//! columns are sorted.
+//! columns are sorted. Every part starts at a multiple of 4096 bytes and
+//! the file is padded to one, with zeros, so that the writer can use direct
+//! I/O; the ids of each block of `BLOCK_ENTRIES` records start at one too.
 //!
-//! Version 3 (written) starts every part at a multiple of 4096 bytes and
-//! pads the file to one, with zeros, so that the writer can use direct I/O;
-//! the ids of each block of `BLOCK_ENTRIES` records start at one too.
-//! Version 2 (still read) packs the parts. This module must not do I/O.
+//! Versions 3 (the same but for 72-byte records, each with the hash and its
+//! own CRC-32, and no check parts) and 2 (version 3 packed, without
+//! alignment) are still read. This module must not do I/O.
 
 use crate::calendar::Day;
 use crate::config::limits;
 use crate::ingest::txn::Card;
 use crate::output::direct::ALIGN_BYTES;
 
+use super::packed::{FIELDS, Widths};
+
 pub const MAGIC: &[u8; 8] = b"SETLIDX\0";
 /// The segment layout version this engine writes.
-pub const SEGMENT_VERSION: u32 = 3;
+pub const SEGMENT_VERSION: u32 = 4;
+/// The aligned layout with 72-byte records, still read.
+pub const SEGMENT_VERSION_WIDE: u32 = 3;
 /// The packed layout of earlier engines, still read.
 pub const SEGMENT_VERSION_PACKED: u32 = 2;
-pub const HEADER_BYTES: usize = 64;
-pub const RECORD_BYTES: usize = 72;
+/// The header of version 4: the fields of version 3, the widths, the CRC.
+pub const HEADER_BYTES: usize = 68;
+/// The header of versions 2 and 3.
+const HEADER_BYTES_WIDE: usize = 64;
+/// A record of versions 2 and 3.
+pub const WIDE_RECORD_BYTES: usize = 72;
 /// Entries in one segment file: a run with more writes several. Its ids
 /// (up to 64 bytes each, plus block padding) must fit the `u32` offsets of
 /// the ids part: 2^25 × 64 bytes is 2 GiB.
@@ -44,46 +58,79 @@ const FLAG_PURCHASE: u8 = 1;
 const FLAG_VOIDED: u8 = 2;
 const FLAG_CREDIT: u8 = 4;
 
-/// Entries per writer block; in version 3 each block's ids start aligned.
+/// Entries per writer block; each block's ids start aligned. Any record
+/// width times a block is then a whole number of aligned blocks too.
 pub const BLOCK_ENTRIES: usize = 1 << 15;
-const _: () = assert!((BLOCK_ENTRIES * RECORD_BYTES).is_multiple_of(ALIGN_BYTES));
+const _: () = assert!(BLOCK_ENTRIES.is_multiple_of(ALIGN_BYTES));
+/// Records per check: a hit reads and checks this many records and their
+/// ids, about 2 KB, rather than each record carrying a 4-byte CRC-32.
+pub const CHECK_RECORDS: usize = 64;
+/// A check: where its block's ids start in the ids part, and the CRC-32.
+pub const CHECK_BYTES: usize = 8;
+/// A writer block's checks fill one aligned block exactly.
+const _: () = assert!(BLOCK_ENTRIES / CHECK_RECORDS * CHECK_BYTES == ALIGN_BYTES);
+/// Sorted positions per checked page of the positions part.
+pub const POSITIONS_PER_PAGE: usize = ALIGN_BYTES / 4;
 
-/// Where each part of a segment of `count` entries starts.
+/// Where each part of a segment of `count` entries starts. Parts that a
+/// version does not have are empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
     pub count: usize,
     /// Parts start at multiples of this: 1 (packed) or `ALIGN_BYTES`.
     pub align: usize,
+    pub record_bytes: usize,
     pub hashes_at: usize,
     pub positions_at: usize,
+    pub position_checks_at: usize,
     pub records_at: usize,
+    pub checks_at: usize,
     pub ids_at: usize,
 }
 
 impl Layout {
-    /// The layout this engine writes.
-    pub fn new(count: usize) -> Layout {
-        Layout::of_version(SEGMENT_VERSION, count).expect("the written version has a layout")
+    /// The layout this engine writes, for records of `widths`.
+    pub fn new(count: usize, widths: &Widths) -> Layout {
+        Layout::of_version(SEGMENT_VERSION, count, widths.record_bytes())
+            .expect("the written version has a layout")
     }
 
-    /// The layout of a segment of `version`, if this engine reads it.
-    pub fn of_version(version: u32, count: usize) -> Option<Layout> {
-        let align = match version {
-            SEGMENT_VERSION => ALIGN_BYTES,
-            SEGMENT_VERSION_PACKED => 1,
+    /// The layout of a segment of `version`, if this engine reads it;
+    /// `record_bytes` matters to version 4 only.
+    pub fn of_version(version: u32, count: usize, record_bytes: usize) -> Option<Layout> {
+        let (align, header, record_bytes) = match version {
+            SEGMENT_VERSION => (ALIGN_BYTES, HEADER_BYTES, record_bytes),
+            SEGMENT_VERSION_WIDE => (ALIGN_BYTES, HEADER_BYTES_WIDE, WIDE_RECORD_BYTES),
+            SEGMENT_VERSION_PACKED => (1, HEADER_BYTES_WIDE, WIDE_RECORD_BYTES),
             _ => return None,
         };
+        let checked = version == SEGMENT_VERSION;
         let round = |n: usize| n.div_ceil(align) * align;
-        let hashes_at = round(HEADER_BYTES);
+        let hashes_at = round(header);
         let positions_at = round(hashes_at + 8 * count);
-        let records_at = round(positions_at + 4 * count);
+        let position_checks_at = round(positions_at + 4 * count);
+        let position_pages = if checked {
+            count.div_ceil(POSITIONS_PER_PAGE)
+        } else {
+            0
+        };
+        let records_at = round(position_checks_at + 4 * position_pages);
+        let checks_at = round(records_at + record_bytes * count);
+        let checks = if checked {
+            count.div_ceil(CHECK_RECORDS)
+        } else {
+            0
+        };
         Some(Layout {
             count,
             align,
+            record_bytes,
             hashes_at,
             positions_at,
+            position_checks_at,
             records_at,
-            ids_at: round(records_at + RECORD_BYTES * count),
+            checks_at,
+            ids_at: round(checks_at + CHECK_BYTES * checks),
         })
     }
 
@@ -110,10 +157,17 @@ pub struct Header {
     pub hashes_crc: u32,
     /// CRC-32 of the name tables.
     pub names_crc: u32,
+    /// Bits of each record field (version 4; zeros before).
+    pub widths: [u8; FIELDS],
 }
 
-/// The header's bytes up to its own CRC, then the CRC.
-const HEADER_CRC_AT: usize = 52;
+/// Where the fields of versions 2 and 3 end and their CRC is.
+const HEADER_CRC_AT_WIDE: usize = 52;
+/// Where version 4 has its field widths, and then its CRC.
+const HEADER_WIDTHS_AT: usize = 52;
+const HEADER_CRC_AT: usize = 64;
+const _: () = assert!(HEADER_WIDTHS_AT + FIELDS <= HEADER_CRC_AT);
+const _: () = assert!(HEADER_CRC_AT + 4 == HEADER_BYTES);
 
 pub fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
@@ -124,6 +178,7 @@ pub fn u64_at(bytes: &[u8], at: usize) -> u64 {
 }
 
 impl Header {
+    /// The header of version 4, which this engine writes.
     pub fn encode(&self) -> [u8; HEADER_BYTES] {
         let mut out = [0u8; HEADER_BYTES];
         out[..8].copy_from_slice(MAGIC);
@@ -143,6 +198,7 @@ impl Header {
         for (k, value) in fields.iter().enumerate() {
             out[8 + 4 * k..12 + 4 * k].copy_from_slice(&value.to_le_bytes());
         }
+        out[HEADER_WIDTHS_AT..HEADER_WIDTHS_AT + FIELDS].copy_from_slice(&self.widths);
         let crc = crc32fast::hash(&out[..HEADER_CRC_AT]);
         out[HEADER_CRC_AT..HEADER_CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
         out
@@ -153,11 +209,20 @@ impl Header {
         if bytes.len() < HEADER_BYTES || &bytes[..8] != MAGIC {
             return Err("no segment header");
         }
-        if crc32fast::hash(&bytes[..HEADER_CRC_AT]) != u32_at(bytes, HEADER_CRC_AT) {
+        let field = |k: usize| u32_at(bytes, 8 + 4 * k);
+        let crc_at = match field(0) {
+            SEGMENT_VERSION => HEADER_CRC_AT,
+            _ => HEADER_CRC_AT_WIDE,
+        };
+        if crc32fast::hash(&bytes[..crc_at]) != u32_at(bytes, crc_at) {
             return Err("header checksum mismatch");
         }
-        let field = |k: usize| u32_at(bytes, 8 + 4 * k);
+        let mut widths = [0u8; FIELDS];
+        if field(0) == SEGMENT_VERSION {
+            widths.copy_from_slice(&bytes[HEADER_WIDTHS_AT..HEADER_WIDTHS_AT + FIELDS]);
+        }
         Ok(Header {
+            widths,
             version: field(0),
             count: field(1),
             first_day: field(2) as i32,
@@ -219,70 +284,22 @@ pub struct Entry<I = Vec<u8>, N = Vec<u8>> {
     pub purchase: Option<Purchase<N>>,
 }
 
-impl<I: AsRef<[u8]>, N> Entry<I, N> {
-    pub fn key(&self) -> EntryKey {
-        EntryKey {
-            hash: self.hash,
-            id_len: self.id.as_ref().len(),
-            business_day: self.business_day,
-        }
-    }
-}
-
-/// What the segment writer's cheap passes read of an entry: where it
-/// sorts, how many id bytes it has, and its date.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EntryKey {
-    pub hash: u64,
-    pub id_len: usize,
-    pub business_day: Day,
-}
-
 /// An entry as a run writes it: id borrowed, names numbered.
 pub type NewEntry<'a> = Entry<&'a [u8], u32>;
 
-/// The CRC-32 of a record (its CRC field read as zero) and its id.
-pub fn record_crc(record: &[u8; RECORD_BYTES], id: &[u8]) -> u32 {
-    let mut bytes = [0u8; RECORD_BYTES + limits::TXN_ID_BYTES_MAX];
-    bytes[..RECORD_BYTES].copy_from_slice(record);
+/// The CRC-32 of a record of versions 2 and 3 (its CRC field read as
+/// zero) and its id.
+pub fn record_crc(record: &[u8; WIDE_RECORD_BYTES], id: &[u8]) -> u32 {
+    let mut bytes = [0u8; WIDE_RECORD_BYTES + limits::TXN_ID_BYTES_MAX];
+    bytes[..WIDE_RECORD_BYTES].copy_from_slice(record);
     bytes[28..32].fill(0);
     let id = &id[..id.len().min(limits::TXN_ID_BYTES_MAX)];
-    bytes[RECORD_BYTES..RECORD_BYTES + id.len()].copy_from_slice(id);
-    crc32fast::hash(&bytes[..RECORD_BYTES + id.len()])
+    bytes[WIDE_RECORD_BYTES..WIDE_RECORD_BYTES + id.len()].copy_from_slice(id);
+    crc32fast::hash(&bytes[..WIDE_RECORD_BYTES + id.len()])
 }
 
-/// One entry's record, its id at `id_offset` in the ids area.
-pub fn encode(entry: &NewEntry, id_offset: u32) -> [u8; RECORD_BYTES] {
-    let mut record = [0u8; RECORD_BYTES];
-    record[0..8].copy_from_slice(&entry.hash.to_le_bytes());
-    record[8..12].copy_from_slice(&entry.business_day.to_le_bytes());
-    record[13] = entry.id.len() as u8;
-    record[16..20].copy_from_slice(&id_offset.to_le_bytes());
-    if let Some(p) = &entry.purchase {
-        let mut flags = FLAG_PURCHASE;
-        if p.voided {
-            flags |= FLAG_VOIDED;
-        }
-        if p.card == Card::Credit {
-            flags |= FLAG_CREDIT;
-        }
-        record[12] = flags;
-        record[14..16].copy_from_slice(&(p.category as u16).to_le_bytes());
-        record[20..24].copy_from_slice(&p.merchant_id.to_le_bytes());
-        record[24..28].copy_from_slice(&p.nanos.to_le_bytes());
-        record[32..40].copy_from_slice(&p.unix_s.to_le_bytes());
-        record[40..48].copy_from_slice(&p.amount_fen.to_le_bytes());
-        record[48..56].copy_from_slice(&p.fee_fen.to_le_bytes());
-        record[56..64].copy_from_slice(&p.refunded_fen.to_le_bytes());
-        record[64..72].copy_from_slice(&p.fee_returned_fen.to_le_bytes());
-    }
-    let crc = record_crc(&record, entry.id);
-    record[28..32].copy_from_slice(&crc.to_le_bytes());
-    record
-}
-
-/// A record's fields, names still numbered; its id is located by
-/// `id_offset` and `id_len`.
+/// A record of versions 2 and 3, names still numbered; its id is located
+/// by `id_offset` and `id_len`.
 pub struct Decoded {
     pub hash: u64,
     pub business_day: Day,
@@ -292,7 +309,7 @@ pub struct Decoded {
     pub purchase: Option<Purchase<u32>>,
 }
 
-pub fn decode(record: &[u8; RECORD_BYTES]) -> Decoded {
+pub fn decode_wide(record: &[u8; WIDE_RECORD_BYTES]) -> Decoded {
     let flags = record[12];
     let i64_at = |at: usize| u64_at(record, at) as i64;
     Decoded {
@@ -318,6 +335,16 @@ pub fn decode(record: &[u8; RECORD_BYTES]) -> Decoded {
             fee_returned_fen: i64_at(64),
         }),
     }
+}
+
+/// The CRC-32 of a check block of version 4: where its ids start in the
+/// ids part, its records, and its ids.
+pub fn check_crc(ids_offset: u32, records: &[u8], ids: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&ids_offset.to_le_bytes());
+    crc.update(records);
+    crc.update(ids);
+    crc.finalize()
 }
 
 /// Encodes a name table: `count + 1` offsets, then the bytes.

@@ -11,21 +11,28 @@
 //! figures behind the design.
 //!
 //! Every byte a lookup relies on is checked: a segment's header and hash
-//! column by CRC-32 when it is opened; on a hit, the record's own copy of
-//! the hash (so a damaged position cannot point elsewhere unnoticed), its
-//! CRC-32 over the record and id, and the name tables' CRC-32. This module
-//! must not decide rules: it stores and finds.
+//! column by CRC-32 when it is opened; on a hit, in layout version 4, the
+//! CRC-32 of the page of positions that points to the record (so that a
+//! damaged position cannot point elsewhere unnoticed) and that of the
+//! record's block of 64 records and their ids; in versions 2 and 3, the
+//! record's own copy of the hash and its CRC-32 over the record and id;
+//! and the name tables' CRC-32. Every entry read must also fit the fields
+//! of version 4, so that it can be written again. This module must not
+//! decide rules: it stores and finds.
 
 use std::path::Path;
 
 use rayon::prelude::*;
 
 use super::format::{
-    self, Entry, Header, Layout, RECORD_BYTES, SEGMENT_VERSION, SEGMENT_VERSION_PACKED,
+    self, CHECK_BYTES, CHECK_RECORDS, Entry, Header, Layout, POSITIONS_PER_PAGE, Purchase,
+    SEGMENT_VERSION, SEGMENT_VERSION_PACKED, WIDE_RECORD_BYTES,
 };
+use super::packed::{self, Widths};
 use crate::calendar::Day;
 use crate::error::{Error, Result};
 use crate::ingest::Source;
+use crate::output::direct::ALIGN_BYTES;
 
 /// An open segment.
 pub struct Segment {
@@ -37,10 +44,19 @@ pub struct Segment {
     name: String,
     header: Header,
     layout: Layout,
+    /// The record fields' widths: `Some` in version 4.
+    widths: Option<Widths>,
     merchants_at: usize,
     categories_at: usize,
     /// Where the name tables end: the rest is padding.
     names_end: usize,
+}
+
+/// An entry's fields as a hit reads them, checked, names still numbered.
+struct Found<'s> {
+    business_day: Day,
+    id: &'s [u8],
+    purchase: Option<Purchase<u32>>,
 }
 
 /// Why a segment cannot be used, for the message naming its file.
@@ -56,10 +72,22 @@ impl Segment {
         let name = path.display().to_string();
         let bytes = Source::open(&name)?;
         let header = Header::decode(&bytes).map_err(|why| corrupt(&name, why))?;
-        let Some(layout) = Layout::of_version(header.version, header.count as usize) else {
+        let widths = match header.version {
+            SEGMENT_VERSION => Some(
+                Widths::from_bytes(header.widths)
+                    .ok_or_else(|| corrupt(&name, "a record field is wider than its limit"))?,
+            ),
+            _ => None,
+        };
+        let record_bytes = widths.map_or(0, |w| w.record_bytes());
+        if widths.is_some() && header.count > 0 && record_bytes == 0 {
+            return Err(corrupt(&name, "its records have no bytes"));
+        }
+        let Some(layout) = Layout::of_version(header.version, header.count as usize, record_bytes)
+        else {
             return Err(Error::Usage(format!(
                 "{name}: index segment version {}; this engine reads versions \
-                 {SEGMENT_VERSION_PACKED} and {SEGMENT_VERSION}",
+                 {SEGMENT_VERSION_PACKED} to {SEGMENT_VERSION}",
                 header.version
             )));
         };
@@ -89,6 +117,7 @@ impl Segment {
             name,
             header,
             layout,
+            widths,
             merchants_at,
             categories_at,
             names_end,
@@ -107,27 +136,85 @@ impl Segment {
         format::u32_at(&self.bytes, self.layout.positions_at + sorted * 4) as usize
     }
 
-    fn record(&self, index: usize) -> Option<&[u8; RECORD_BYTES]> {
-        let at = self.layout.records_at + index * RECORD_BYTES;
-        (index < self.count()).then(|| {
-            self.bytes[at..at + RECORD_BYTES]
-                .try_into()
-                .expect("record bytes")
-        })
-    }
-
     fn bad(&self, why: String) -> Error {
         corrupt(&self.name, &why)
     }
 
-    /// The record behind sorted position `sorted`, checked: it must carry
-    /// the column's hash and pass its CRC. Returns its number and fields.
-    fn checked(&self, sorted: usize) -> Result<(usize, format::Decoded, &[u8])> {
+    /// The record behind sorted position `sorted`, checked. Returns its
+    /// number and fields.
+    fn checked(&self, sorted: usize) -> Result<(usize, Found<'_>)> {
+        match &self.widths {
+            Some(widths) => self.checked_packed(sorted, widths),
+            None => self.checked_wide(sorted),
+        }
+    }
+
+    /// A record of version 4: the page of positions that points to it and
+    /// its block of records and ids must pass their CRCs.
+    fn checked_packed(&self, sorted: usize, widths: &Widths) -> Result<(usize, Found<'_>)> {
+        let layout = &self.layout;
+        let page = sorted / POSITIONS_PER_PAGE;
+        let page_at = layout.positions_at + page * ALIGN_BYTES;
+        let page_crc = format::u32_at(&self.bytes, layout.position_checks_at + 4 * page);
+        if crc32fast::hash(&self.bytes[page_at..page_at + ALIGN_BYTES]) != page_crc {
+            return Err(self.bad(format!("page {page} of positions fails its checksum")));
+        }
         let index = self.position(sorted);
-        let record = self
-            .record(index)
-            .ok_or_else(|| self.bad(format!("position {sorted} points past the records")))?;
-        let decoded = format::decode(record);
+        if index >= self.count() {
+            return Err(self.bad(format!("position {sorted} points past the records")));
+        }
+        let block = index / CHECK_RECORDS;
+        let check_at = layout.checks_at + block * CHECK_BYTES;
+        let ids_offset = format::u32_at(&self.bytes, check_at);
+        let first = block * CHECK_RECORDS;
+        let end = (first + CHECK_RECORDS).min(self.count());
+        let size = layout.record_bytes;
+        let records = &self.bytes[layout.records_at + first * size..layout.records_at + end * size];
+        // The block's ids follow each other from `ids_offset`.
+        let mut id_end = ids_offset as usize;
+        let mut id = 0..0;
+        for (k, record) in records.chunks_exact(size).enumerate() {
+            let len = packed::id_len(record, widths);
+            if first + k == index {
+                id = id_end..id_end + len;
+            }
+            id_end += len;
+        }
+        let ids_at = layout.ids_at;
+        if ids_at + id_end > self.merchants_at {
+            return Err(self.bad(format!("record block {block} points outside the ids")));
+        }
+        let ids = &self.bytes[ids_at + ids_offset as usize..ids_at + id_end];
+        if format::check_crc(ids_offset, records, ids) != format::u32_at(&self.bytes, check_at + 4)
+        {
+            return Err(self.bad(format!("record block {block} fails its checksum")));
+        }
+        let record = &records[(index - first) * size..(index - first + 1) * size];
+        let unpacked = packed::decode(record, widths, self.header.first_day);
+        Ok((
+            index,
+            Found {
+                business_day: unpacked.business_day,
+                id: &self.bytes[ids_at + id.start..ids_at + id.end],
+                purchase: unpacked.purchase,
+            },
+        ))
+    }
+
+    /// A record of versions 2 and 3: it must carry the column's hash and
+    /// pass its CRC.
+    fn checked_wide(&self, sorted: usize) -> Result<(usize, Found<'_>)> {
+        let index = self.position(sorted);
+        let at = self.layout.records_at + index * WIDE_RECORD_BYTES;
+        let record: &[u8; WIDE_RECORD_BYTES] = match index < self.count() {
+            true => self.bytes[at..at + WIDE_RECORD_BYTES]
+                .try_into()
+                .expect("record bytes"),
+            false => {
+                return Err(self.bad(format!("position {sorted} points past the records")));
+            }
+        };
+        let decoded = format::decode_wide(record);
         let start = self.layout.ids_at + decoded.id_offset;
         let end = start + decoded.id_len;
         if decoded.hash != self.hash(sorted) || end > self.merchants_at {
@@ -137,7 +224,14 @@ impl Segment {
         if format::record_crc(record, id) != decoded.crc {
             return Err(self.bad(format!("record {index} fails its checksum")));
         }
-        Ok((index, decoded, id))
+        Ok((
+            index,
+            Found {
+                business_day: decoded.business_day,
+                id,
+                purchase: decoded.purchase,
+            },
+        ))
     }
 
     fn name_at(&self, table_at: usize, count: u32, number: u32) -> Result<Vec<u8>> {
@@ -160,8 +254,19 @@ impl Segment {
 
     /// The entry at sorted position `sorted`, with its names.
     fn entry(&self, sorted: usize) -> Result<Entry> {
-        let (_, decoded, id) = self.checked(sorted)?;
-        let purchase = match decoded.purchase {
+        let (index, found) = self.checked(sorted)?;
+        // An entry read must fit the fields of the layout this engine
+        // writes, since a later run may write it again.
+        let fits = Entry {
+            hash: self.hash(sorted),
+            id: found.id,
+            business_day: found.business_day,
+            purchase: found.purchase.clone(),
+        };
+        if let Err(why) = packed::values(&fits, found.business_day) {
+            return Err(self.bad(format!("record {index}: {why}")));
+        }
+        let purchase = match found.purchase {
             None => None,
             Some(p) => {
                 let merchant =
@@ -172,9 +277,9 @@ impl Segment {
             }
         };
         Ok(Entry {
-            hash: decoded.hash,
-            id: id.to_vec(),
-            business_day: decoded.business_day,
+            hash: self.hash(sorted),
+            id: found.id.to_vec(),
+            business_day: found.business_day,
             purchase,
         })
     }
@@ -201,7 +306,7 @@ impl Segment {
                 let id = id_of(numbers[q]);
                 let mut sorted = e;
                 while sorted < self.count() && self.hash(sorted) == query {
-                    if self.checked(sorted)?.2 == id {
+                    if self.checked(sorted)?.1.id == id {
                         found.push((numbers[q], sorted as u32));
                     }
                     sorted += 1;

@@ -19,6 +19,7 @@
 
 pub mod format;
 pub mod index;
+pub mod packed;
 #[cfg(test)]
 mod tests;
 pub mod writer;
@@ -33,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::ingest::csv::{Record, Tokenizer};
 use crate::ledger::{DepositStatus, MerchantState};
 use crate::output::control::sha256_hex;
-pub use format::{Entry, EntryKey, NewEntry, Purchase};
+pub use format::{Entry, NewEntry, Purchase};
 pub use index::Index;
 pub use writer::{Names, SegmentFacts};
 
@@ -357,13 +358,8 @@ pub fn write_index<'a>(
     names: &Names,
     count: usize,
     entry_at: &(impl Fn(usize) -> NewEntry<'a> + Sync),
-    key_at: &(impl Fn(usize) -> EntryKey + Sync),
 ) -> Result<WrittenIndex> {
-    let entries = Entries {
-        count,
-        entry_at,
-        key_at,
-    };
+    let entries = Entries { count, entry_at };
     write_index_in_parts(
         staging,
         horizon,
@@ -375,25 +371,23 @@ pub fn write_index<'a>(
 }
 
 /// A run's entries, `0..count`.
-struct Entries<'e, E, H> {
+struct Entries<'e, E> {
     count: usize,
     entry_at: &'e E,
-    key_at: &'e H,
 }
 
 /// `write_index` with the run's entries split into segments of at most
 /// `part_entries` (tests use small parts).
-fn write_index_in_parts<'a, E, H>(
+fn write_index_in_parts<'a, E>(
     staging: &Path,
     horizon: Option<Day>,
     kept: &Kept,
     names: &Names,
-    entries: &Entries<E, H>,
+    entries: &Entries<E>,
     part_entries: usize,
 ) -> Result<WrittenIndex>
 where
     E: Fn(usize) -> NewEntry<'a> + Sync,
-    H: Fn(usize) -> EntryKey + Sync,
 {
     let count = entries.count;
     let dir = staging.join(STATE_DIR);
@@ -429,13 +423,9 @@ where
         let start = part * part_entries;
         let end = (start + part_entries).min(count);
         let path = dir.join(&file);
-        let (facts, unsynced) = writer::write_segment(
-            &path,
-            names,
-            end - start,
-            &|i| (entries.entry_at)(start + i),
-            &|i| (entries.key_at)(start + i),
-        )?;
+        let (facts, unsynced) = writer::write_segment(&path, names, end - start, &|i| {
+            (entries.entry_at)(start + i)
+        })?;
         written.segments.push(SegmentRecord { file, facts });
         written.unsynced.push((path, unsynced));
     }
