@@ -7,7 +7,7 @@
 //! stores what a run carries to the next (merchant states and the id
 //! index); `output` writes and publishes the files; `run` ties them
 //! together for the command line; `statement` reads published runs back
-//! into a merchant's statement.
+//! into a merchant's statement; `diff` compares two published runs.
 #![deny(unsafe_code)]
 
 pub mod bench;
@@ -15,6 +15,7 @@ pub mod calendar;
 pub mod config;
 pub mod csv_field;
 pub mod datagen;
+pub mod diff;
 pub mod error;
 pub mod ingest;
 pub mod journal;
