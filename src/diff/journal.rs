@@ -2,8 +2,8 @@
 //! `purchase` postings (amount and count) and its fee postings (`fee` and
 //! `fee_returned`, which together make the settlement rows' `fees`).
 //!
-//! It reads the kind of every line and parses only those three kinds; the
-//! other lines are skipped after their fourth field. Grouped and
+//! Every line is split (by the shared cursor, no copy) and only those
+//! three kinds are parsed; the others are skipped. Grouped and
 //! per-transaction (`--detail`) journals sum alike. It must not check the
 //! journal against anything (the caller compares the sums with the
 //! settlement file) and never writes.
@@ -12,9 +12,8 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::journal::{self, JOURNAL_FIELDS, JOURNAL_HEADER, PostingKind};
-use crate::money;
 
-use super::read::{Cursor, Rec, record_fields, split_fields};
+use super::read::{Cursor, Rec, amount_fen};
 
 /// Distinct (category, card) pairs one journal may hold: a category table
 /// has at most `CATEGORIES_MAX` categories, each with two cards, and a
@@ -50,8 +49,39 @@ fn wanted(kind: &[u8]) -> Option<Wanted> {
     }
 }
 
+/// Finds the (category, card) entry of `sums`, trying the last one found
+/// first (a merchant's fee follows its purchase), or adds it; `None` when
+/// there is no room for another.
+fn entry<'s>(
+    sums: &'s mut Vec<CategorySums>,
+    last: &mut usize,
+    category: &[u8],
+    card: &[u8],
+) -> Option<&'s mut CategorySums> {
+    let is = |s: &CategorySums| s.category.as_bytes() == category && s.card.as_bytes() == card;
+    if !sums.get(*last).is_some_and(is) {
+        match sums.iter().position(is) {
+            Some(at) => *last = at,
+            None if sums.len() == CATEGORY_CARDS_MAX => return None,
+            None => {
+                sums.push(CategorySums {
+                    category: String::from_utf8_lossy(category).into_owned(),
+                    card: String::from_utf8_lossy(card).into_owned(),
+                    ..CategorySums::default()
+                });
+                *last = sums.len() - 1;
+            }
+        }
+    }
+    sums.get_mut(*last)
+}
+
 /// Sums one journal file by (category, card), in the order the pairs
 /// first appear. An empty `bytes` is a journal without postings.
+///
+/// A plain line's fields after `count` are split but not read (a line
+/// with more than 12 fields is not refused): the caller checks the sums
+/// against the settlement file, which a misread line would not match.
 pub fn read_categories(path: &Path, bytes: &[u8]) -> Result<Vec<CategorySums>> {
     let name = || path.display().to_string();
     let header = JOURNAL_HEADER.as_bytes();
@@ -61,76 +91,55 @@ pub fn read_categories(path: &Path, bytes: &[u8]) -> Result<Vec<CategorySums>> {
     let bad = |line: u64, problem: &str| Error::input(name(), format!("line {line}: {problem}"));
     let mut sums: Vec<CategorySums> = Vec::new();
     let mut last = 0;
-    let mut cursor = Cursor::new(bytes, header.len().min(bytes.len()));
+    // The fields up to `count`: the ones after it are never needed.
+    let mut cursor = Cursor::<'_, 10>::new(bytes, header.len().min(bytes.len()));
     loop {
         let rec = cursor
             .next_record()
             .map_err(|problem| Error::input(name(), problem))?;
-        let mut fields = [&[][..]; JOURNAL_FIELDS];
-        let (kind, amount_fen, count) = match rec {
+        let line = cursor.line;
+        let (kind, amount_fen, count, category, card) = match rec {
             None => break,
-            Some(Rec::Plain(line)) => {
-                // Only the first four fields, up to the kind, are looked at
-                // on the lines that are skipped.
-                let mut head = [&[][..]; 4];
-                split_head(line, &mut head);
-                let Some(kind) = wanted(head[3]) else {
+            Some(Rec::Plain(_)) => {
+                let (fields, count) = (&cursor.fields, cursor.count);
+                if count < JOURNAL_FIELDS {
+                    return Err(bad(line, &format!("{count} fields, not {JOURNAL_FIELDS}")));
+                }
+                let Some(kind) = wanted(fields[3]) else {
                     continue;
                 };
-                let field_count = split_fields(line, &mut fields);
-                if field_count != JOURNAL_FIELDS {
-                    return Err(bad(
-                        cursor.line,
-                        &format!("{field_count} fields, not {JOURNAL_FIELDS}"),
-                    ));
-                }
-                let amount = money::parse_amount_fen(fields[4], true)
-                    .map_err(|e| bad(cursor.line, &format!("amount {}", e.describe())))?;
+                let amount = amount_fen(fields[4])
+                    .map_err(|e| bad(line, &format!("amount {}", e.describe())))?;
                 let count = std::str::from_utf8(fields[9])
                     .ok()
                     .and_then(|text| text.parse::<u64>().ok())
-                    .ok_or_else(|| bad(cursor.line, "count is not a count"))?;
-                (kind, amount, count)
+                    .ok_or_else(|| bad(line, "count is not a count"))?;
+                (kind, amount, count, fields[5], fields[6])
             }
             Some(Rec::Quoted) => {
-                let line = journal::read_line(&cursor.record)
-                    .map_err(|problem| bad(cursor.line, &problem))?;
-                let kind = match line.kind {
+                let record = &cursor.record;
+                let posting = journal::read_line(record).map_err(|problem| bad(line, &problem))?;
+                let kind = match posting.kind {
                     PostingKind::Purchase => Wanted::Purchase,
                     PostingKind::Fee | PostingKind::FeeReturned => Wanted::Fee,
                     _ => continue,
                 };
-                record_fields(&cursor.record, &mut fields);
-                (kind, line.amount_fen, line.count.unwrap_or(0))
+                let count = posting.count.unwrap_or(0);
+                (
+                    kind,
+                    posting.amount_fen,
+                    count,
+                    record.field(5),
+                    record.field(6),
+                )
             }
         };
-        let (category, card) = (fields[5], fields[6]);
-        let at = if sums
-            .get(last)
-            .is_some_and(|s| s.category.as_bytes() == category && s.card.as_bytes() == card)
-        {
-            last
-        } else if let Some(at) = sums
-            .iter()
-            .position(|s| s.category.as_bytes() == category && s.card.as_bytes() == card)
-        {
-            at
-        } else {
-            if sums.len() == CATEGORY_CARDS_MAX {
-                return Err(bad(
-                    cursor.line,
-                    &format!("more than {CATEGORY_CARDS_MAX} (category, card) pairs"),
-                ));
-            }
-            sums.push(CategorySums {
-                category: String::from_utf8_lossy(category).into_owned(),
-                card: String::from_utf8_lossy(card).into_owned(),
-                ..CategorySums::default()
-            });
-            sums.len() - 1
+        let Some(entry) = entry(&mut sums, &mut last, category, card) else {
+            return Err(bad(
+                line,
+                &format!("more than {CATEGORY_CARDS_MAX} (category, card) pairs"),
+            ));
         };
-        last = at;
-        let entry = &mut sums[at];
         match kind {
             Wanted::Purchase => {
                 entry.purchases_fen += i128::from(amount_fen);
@@ -140,27 +149,6 @@ pub fn read_categories(path: &Path, bytes: &[u8]) -> Result<Vec<CategorySums>> {
         }
     }
     Ok(sums)
-}
-
-/// The first `N` fields of a line (empty past its last field), without
-/// looking further into it than the `N`th comma.
-fn split_head<'a, const N: usize>(line: &'a [u8], head: &mut [&'a [u8]; N]) {
-    let mut rest = Some(line);
-    for field in head.iter_mut() {
-        *field = match rest {
-            None => &[],
-            Some(text) => match text.iter().position(|&b| b == b',') {
-                Some(at) => {
-                    rest = Some(&text[at + 1..]);
-                    &text[..at]
-                }
-                None => {
-                    rest = None;
-                    text
-                }
-            },
-        };
-    }
 }
 
 #[cfg(test)]
@@ -219,7 +207,7 @@ mod tests {
     #[test]
     fn a_bad_fee_line_is_named_and_other_lines_are_not_read() {
         let bytes = journal(&[
-            "2026-11-02,M1,1,payout,not an amount at all",
+            "2026-11-02,M1,1,payout,not an amount,,,,,,,paid",
             "2026-11-02,M1,2,fee,-0.001,dining,credit,0.0049,no,1,,fee",
         ]);
         let error = read_categories(Path::new("j.csv"), &bytes).err().unwrap();
@@ -230,14 +218,8 @@ mod tests {
         let short = journal(&["2026-11-02,M1,1,fee,-0.01"]);
         let error = read_categories(Path::new("j.csv"), &short).err().unwrap();
         assert_eq!(error.to_string(), "j.csv: line 2: 5 fields, not 12");
-    }
-
-    #[test]
-    fn split_head_stops_at_the_fields_it_needs() {
-        let mut head = [&[][..]; 4];
-        split_head(b"d,m,1,fee,-1.00,x", &mut head);
-        assert_eq!(head, [&b"d"[..], b"m", b"1", b"fee"]);
-        split_head(b"d,m", &mut head);
-        assert_eq!(head, [&b"d"[..], b"m", b"", b""]);
+        let quoted = journal(&["2026-11-02,M1,1,\"fee\",-0.01"]);
+        let error = read_categories(Path::new("j.csv"), &quoted).err().unwrap();
+        assert_eq!(error.to_string(), "j.csv: line 2: 5 fields, not 12");
     }
 }

@@ -312,7 +312,11 @@ fn open(path: &Path) -> Result<Source> {
     let text = path
         .to_str()
         .ok_or_else(|| Error::Usage(format!("{}: the path is not UTF-8", path.display())))?;
-    Source::open(text)
+    let source = Source::open(text)?;
+    // Every byte is read once, front to back: mapping the pages in one call
+    // saves a page fault per 4 KiB.
+    source.populate(0..source.len());
+    Ok(source)
 }
 
 /// Maps every settlement file of both runs, by date, and checks that each

@@ -13,11 +13,10 @@ use std::path::Path;
 use crate::calendar::{self, Day};
 use crate::error::{Error, Result};
 use crate::ledger::AMOUNT_COLUMNS;
-use crate::money;
 use crate::output::csv::SETTLEMENT_HEADER;
 
 use super::Sums;
-use super::read::{Cursor, Rec, record_fields, split_fields};
+use super::read::{Cursor, Rec, amount_fen, record_fields};
 
 /// Fields of a settlement line: date, merchant, txn_count, 12 amounts.
 const SETTLEMENT_FIELDS: usize = 3 + AMOUNT_COLUMNS.len();
@@ -78,22 +77,26 @@ pub struct File<'a> {
     pub bytes: &'a [u8],
 }
 
-/// A settlement line's merchant, the raw line when it had no quote (to
-/// spot lines equal in both runs before parsing their figures), and its
-/// figures once parsed.
+/// A settlement line's merchant, and the raw line when it had no quote
+/// (to spot lines equal in both runs before parsing their figures). It is
+/// small, because it moves; its fields stay in `Lines`.
 struct Head<'a> {
     id: Cow<'a, [u8]>,
-    raw: Option<&'a [u8]>,
     line: u64,
-    parsed: Option<Acc>,
+    raw: Option<&'a [u8]>,
 }
 
-/// Reads one settlement file's lines in order, checking the order.
+/// Reads one settlement file's lines in order, checking the order. The
+/// fields of the line last read (the current `Head`) stay in the cursor
+/// until the next one is read.
 struct Lines<'a> {
     path: &'a Path,
     date_text: String,
-    cursor: Cursor<'a>,
+    cursor: Cursor<'a, SETTLEMENT_FIELDS>,
     previous: Option<Cow<'a, [u8]>>,
+    /// The figures of the last line when it was quoted, parsed as it was
+    /// read.
+    parsed: Option<Acc>,
 }
 
 impl<'a> Lines<'a> {
@@ -110,6 +113,7 @@ impl<'a> Lines<'a> {
             date_text: calendar::format_date(date),
             cursor: Cursor::new(file.bytes, header.len().min(file.bytes.len())),
             previous: None,
+            parsed: None,
         })
     }
 
@@ -129,28 +133,20 @@ impl<'a> Lines<'a> {
         let head = match rec {
             None => return Ok(None),
             Some(Rec::Plain(raw)) => {
-                let id_start = raw
-                    .iter()
-                    .position(|&b| b == b',')
-                    .map_or(raw.len(), |at| at + 1);
-                let id_len = raw[id_start..].iter().position(|&b| b == b',');
-                let id = &raw[id_start..id_start + id_len.unwrap_or(raw.len() - id_start)];
+                self.parsed = None;
                 Head {
-                    id: Cow::Borrowed(id),
-                    raw: Some(raw),
+                    id: Cow::Borrowed(self.cursor.fields[1]),
                     line,
-                    parsed: None,
+                    raw: Some(raw),
                 }
             }
             Some(Rec::Quoted) => {
-                let mut fields = [&[][..]; SETTLEMENT_FIELDS];
-                let count = record_fields(&self.cursor.record, &mut fields);
-                let parsed = self.parse(line, &fields, count)?;
+                let (fields, count) = record_fields(&self.cursor.record);
+                self.parsed = Some(self.parse(line, &fields, count)?);
                 Head {
                     id: Cow::Owned(fields[1].to_vec()),
-                    raw: None,
                     line,
-                    parsed: Some(parsed),
+                    raw: None,
                 }
             }
         };
@@ -170,15 +166,12 @@ impl<'a> Lines<'a> {
         Ok(Some(head))
     }
 
-    /// The figures of a line.
+    /// The figures of the line last read, whose head is `head`.
     fn figures(&self, head: &Head<'a>) -> Result<Acc> {
-        if let Some(parsed) = head.parsed {
-            return Ok(parsed);
+        match self.parsed {
+            Some(parsed) => Ok(parsed),
+            None => self.parse(head.line, &self.cursor.fields, self.cursor.count),
         }
-        let raw = head.raw.expect("a plain line keeps its bytes");
-        let mut fields = [&[][..]; SETTLEMENT_FIELDS];
-        let count = split_fields(raw, &mut fields);
-        self.parse(head.line, &fields, count)
     }
 
     fn parse(&self, line: u64, fields: &[&[u8]; SETTLEMENT_FIELDS], count: usize) -> Result<Acc> {
@@ -201,7 +194,7 @@ impl<'a> Lines<'a> {
             .ok_or_else(|| self.bad(line, "txn_count is not a count"))?;
         let mut amounts = [0i64; 12];
         for (k, amount) in amounts.iter_mut().enumerate() {
-            *amount = money::parse_amount_fen(fields[3 + k], true)
+            *amount = amount_fen(fields[3 + k])
                 .map_err(|e| self.bad(line, format!("{} {}", AMOUNT_COLUMNS[k], e.describe())))?;
         }
         Ok(Acc {
@@ -216,7 +209,9 @@ impl<'a> Lines<'a> {
 pub fn read_pair<'a>(date: Day, a: &File<'a>, b: &File<'a>) -> Result<DayPair<'a>> {
     let mut lines_a = Lines::new(a, date)?;
     let mut lines_b = Lines::new(b, date)?;
-    let mut merchants = Vec::new();
+    // A settlement line is 80 to 100 bytes: room for about every merchant
+    // of the larger file, so that the vector seldom moves its entries.
+    let mut merchants = Vec::with_capacity(a.bytes.len().max(b.bytes.len()) / 80 + 1);
     let (mut sums_a, mut sums_b) = (Sums::default(), Sums::default());
     let mut head_a = lines_a.next()?;
     let mut head_b = lines_b.next()?;
@@ -358,19 +353,20 @@ mod tests {
         calendar::parse_date(DAY.as_bytes()).unwrap()
     }
 
-    /// M1 equal in both, M2 only in A, "M,3" (quoted) with a fee changed
+    /// M1 equal in both, M2 only in A, "M,3" (quoted, and first: a comma
+    /// sorts before the digits) with a fee changed
     /// from 0.49 to 0.45 (payout up 0.04), M4 only in B: the date's sums
     /// and one entry per merchant, by id.
     #[test]
     fn both_files_are_joined_by_merchant() {
         let a = file(&[
+            "2026-11-02,\"M,3\",1,100.00,0.00,0.49,0.00,0.00,99.51,0.00,0.00,0.00,0.00,99.51,0.00",
             "2026-11-02,M1,1,100.00,0.00,0.38,0.00,0.00,99.62,0.00,0.00,0.00,0.00,99.62,0.00",
             "2026-11-02,M2,2,50.00,0.00,0.19,0.00,0.00,49.81,0.00,0.00,0.00,0.00,49.81,0.00",
-            "2026-11-02,\"M,3\",1,100.00,0.00,0.49,0.00,0.00,99.51,0.00,0.00,0.00,0.00,99.51,0.00",
         ]);
         let b = file(&[
-            "2026-11-02,M1,1,100.00,0.00,0.38,0.00,0.00,99.62,0.00,0.00,0.00,0.00,99.62,0.00",
             "2026-11-02,\"M,3\",1,100.00,0.00,0.45,0.00,0.00,99.55,0.00,0.00,0.00,0.00,99.55,0.00",
+            "2026-11-02,M1,1,100.00,0.00,0.38,0.00,0.00,99.62,0.00,0.00,0.00,0.00,99.62,0.00",
             "2026-11-02,M4,1,10.00,0.00,0.04,0.00,0.00,9.96,0.00,0.00,0.00,0.00,9.96,0.00",
         ]);
         let path = Path::new("x.csv");
