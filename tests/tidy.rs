@@ -70,6 +70,7 @@ fn no_floating_point_near_money() {
         "src/state",
         "src/calendar.rs",
         "src/statement",
+        "src/diff",
     ];
     let found = offending_lines(&dirs, |code| has_word(code, "f32") || has_word(code, "f64"));
     assert!(
