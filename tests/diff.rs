@@ -113,8 +113,11 @@ fn diff_json(dir: &Path, args: &[&str]) -> Json {
     Json::parse(&stdout)
 }
 
+/// A figure's A, B and delta as written.
+type Abd = (String, String, String);
+
 /// (a, b, delta) of a JSON figure.
-fn abd(figure: &Json) -> (String, String, String) {
+fn abd(figure: &Json) -> Abd {
     let text = |key: &str| match figure.at(key) {
         Json::Num(n) => n.clone(),
         other => other.str().to_string(),
@@ -122,7 +125,7 @@ fn abd(figure: &Json) -> (String, String, String) {
     (text("a"), text("b"), text("delta"))
 }
 
-fn t(a: &str, b: &str, d: &str) -> (String, String, String) {
+fn t(a: &str, b: &str, d: &str) -> Abd {
     (a.into(), b.into(), d.into())
 }
 
@@ -202,7 +205,7 @@ fn a_lower_dining_credit_rate_is_worked_out_by_hand() {
 
     assert_eq!(doc.at("merchants.changed").num(), 3);
     let top = doc.at("merchants.top").arr();
-    let ranked: Vec<(&str, (String, String, String), (String, String, String))> = top
+    let ranked: Vec<(&str, Abd, Abd)> = top
         .iter()
         .map(|m| {
             (
