@@ -7,8 +7,8 @@
 //! stores what a run carries to the next (merchant states and the id
 //! index); `output` writes and publishes the files; `run` ties them
 //! together for the command line; `statement` reads published runs back
-//! into a merchant's statement, and `report` into a page of charts over
-//! them.
+//! into a merchant's statement, `report` into a page of charts over
+//! them, and `diff` compares two published runs.
 #![deny(unsafe_code)]
 
 pub mod bench;
@@ -16,6 +16,7 @@ pub mod calendar;
 pub mod config;
 pub mod csv_field;
 pub mod datagen;
+pub mod diff;
 pub mod error;
 pub mod ingest;
 pub mod journal;

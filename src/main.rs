@@ -49,6 +49,13 @@ enum Command {
     /// Writes one self-contained HTML file (docs/REPORT.md). Bad input
     /// exits 2 and writes nothing.
     Report(ReportArgs),
+    /// Compare two published runs of the same inputs under two
+    /// configurations (a what-if): the configuration keys that differ,
+    /// totals side by side with B − A, and the changes by category and
+    /// card, by settlement date and by merchant (docs/DIFF.md). Exit 0
+    /// when compared (differences or not), 2 on bad input, 1 on an I/O
+    /// failure.
+    Diff(DiffArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -64,6 +71,35 @@ struct ReportArgs {
     /// Written whole or not at all.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct DiffArgs {
+    /// The published run folder of the base case (A).
+    #[arg(value_name = "RUN_A")]
+    run_a: PathBuf,
+    /// The published run folder of the what-if (B); deltas are B − A.
+    #[arg(value_name = "RUN_B")]
+    run_b: PathBuf,
+    /// Compare runs over different transactions, merchants, adjustments or
+    /// dates (refused otherwise: a what-if changes the configuration only).
+    #[arg(long)]
+    allow_different_inputs: bool,
+    /// How many merchants to show, ranked by |payout change|, then |fees
+    /// change|, then merchant_id.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also write one file per breakdown into DIR (totals, by_category,
+    /// by_date, merchants: every merchant that changed, config_changes);
+    /// DIR must not exist or be empty, and is written whole or not at all.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The format of the files --out writes.
+    #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = ["csv"], requires = "out")]
+    out_format: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -244,6 +280,39 @@ fn parse_day(text: &str) -> Result<i32, String> {
         .ok_or_else(|| format!("{text:?} is not a date YYYY-MM-DD"))
 }
 
+/// `settle diff`: compares, writes --out if asked, then prints the table
+/// or the JSON document to stdout.
+fn diff(args: DiffArgs) -> ExitCode {
+    let options = settle::diff::DiffOptions {
+        run_a: args.run_a,
+        run_b: args.run_b,
+        allow_different_inputs: args.allow_different_inputs,
+    };
+    let outcome = settle::diff::diff(&options).and_then(|diff| {
+        if let Some(out) = &args.out {
+            // Only CSV today; clap refuses any other --out-format.
+            let format = settle::diff::export::Format::Csv;
+            let names = settle::diff::export::write(&diff, out, format)?;
+            eprintln!("settle: wrote {} ({})", out.display(), names.join(", "));
+        }
+        Ok(diff)
+    });
+    match outcome {
+        Ok(diff) if args.json => {
+            print!("{}", settle::diff::export::json(&diff, args.top));
+            ExitCode::SUCCESS
+        }
+        Ok(diff) => {
+            print!("{}", settle::diff::table::render(&diff, args.top));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("settle: error: {error}");
+            ExitCode::from(error.exit_code() as u8)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -284,6 +353,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Diff(args) => diff(args),
         Command::Statement(args) => {
             let options = settle::statement::StatementOptions {
                 runs: args.runs,
