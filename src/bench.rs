@@ -89,6 +89,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
             through: None,
             state_in: None,
             detail: false,
+            format: crate::output::Format::Csv,
             threads: options.threads,
             chunk_bytes: 0,
             stats: false,

@@ -25,6 +25,9 @@ pub struct RunOptions {
     /// The output folder of the run to start from (`--state-in`).
     pub state_in: Option<PathBuf>,
     pub detail: bool,
+    /// The format of the settlement, journal, detail, rejects and booked
+    /// adjustments files (`--format`).
+    pub format: output::Format,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
     /// Target bytes per parse chunk; 0 means the default.
@@ -285,10 +288,21 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         run_stats.to_json()
     });
     let mut written = times.time("render", || {
-        pool.install(|| output::write_outputs(&staging, &settled, &merchants, &settings, &info))
+        pool.install(|| {
+            output::write_outputs(
+                &staging,
+                &settled,
+                &merchants,
+                &settings,
+                &info,
+                options.format,
+            )
+        })
     })?;
     let journal_files = times.time("journal", || {
-        pool.install(|| output::write_journal(&staging, &settled, &merchants, &settings))
+        pool.install(|| {
+            output::write_journal(&staging, &settled, &merchants, &settings, options.format)
+        })
     })?;
     written.files.extend(journal_files);
     times.time("publish", || {

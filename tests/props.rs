@@ -210,6 +210,7 @@ fn options(
         through: None,
         state_in: None,
         detail: true,
+        format: settle::output::Format::Csv,
         threads,
         chunk_bytes,
         stats: false,
