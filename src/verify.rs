@@ -12,15 +12,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::calendar;
 use crate::error::{Error, Result};
 use crate::ingest::csv::{Record, Tokenizer};
 use crate::journal::{self, Check, JOURNAL_HEADER};
 use crate::ledger::Row;
 use crate::money::{self, format_fen};
-use crate::calendar;
 use crate::output::control::sha256_hex;
-use crate::output::parquet;
 use crate::output::csv::SETTLEMENT_HEADER;
+use crate::output::parquet;
 
 /// The names of a settlement file's amount columns (after
 /// `settlement_date,merchant_id,txn_count`), from the header the writer uses.
@@ -72,7 +72,8 @@ pub fn verify(dir: &Path) -> Result<Vec<String>> {
                 .map(|e| e.file_name().to_string_lossy().into_owned())
         })
         .filter(|name| {
-            name.starts_with("settlement-") && (name.ends_with(".csv") || name.ends_with(".parquet"))
+            name.starts_with("settlement-")
+                && (name.ends_with(".csv") || name.ends_with(".parquet"))
         })
         .collect();
     settlement_names.sort();
@@ -187,8 +188,13 @@ struct SettlementLine {
 
 /// The readable rows of a CSV settlement file; a row that is not is a
 /// problem and is left out.
-fn settlement_csv(dir: &Path, name: &str, problems: &mut Vec<String>) -> Result<Vec<SettlementLine>> {
-    let bytes = std::fs::read(dir.join(name)).map_err(|e| Error::io(format!("reading {name}"), e))?;
+fn settlement_csv(
+    dir: &Path,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Result<Vec<SettlementLine>> {
+    let bytes =
+        std::fs::read(dir.join(name)).map_err(|e| Error::io(format!("reading {name}"), e))?;
     if !bytes.starts_with(SETTLEMENT_HEADER.as_bytes()) {
         problems.push(format!("{name}: the header is not the settlement header"));
         return Ok(Vec::new());

@@ -214,7 +214,11 @@ pub fn write_journal(
         let digests: Result<Vec<(String, String)>> = days
             .par_iter()
             .map(|(day, positions)| {
-                let name = format!("journal-{}{}", calendar::format_date(*day), format.extension());
+                let name = format!(
+                    "journal-{}{}",
+                    calendar::format_date(*day),
+                    format.extension()
+                );
                 let text = journal.file(*day, positions).map_err(Error::Conservation)?;
                 let bytes = format.encode(parquet::Table::Journal, text)?;
                 let digest = control::sha256_hex(&bytes);

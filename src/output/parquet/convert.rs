@@ -165,7 +165,10 @@ pub fn from_csv(table: Table, text: &str) -> Result<Vec<u8>, String> {
     let mut rows = 0;
     while next_record(text, &mut at, &mut fields).map_err(|e| format!("line {}: {e}", line + 1))? {
         // A quoted field may hold line ends: count them all.
-        line += 1 + fields.iter().map(|f| f.matches('\n').count() as u64).sum::<u64>();
+        line += 1 + fields
+            .iter()
+            .map(|f| f.matches('\n').count() as u64)
+            .sum::<u64>();
         if fields.len() != columns.len() {
             return Err(format!(
                 "line {line}: {} fields, not {}",
@@ -203,7 +206,17 @@ mod tests {
         assert_eq!(fen("0.00"), Ok(0));
         assert_eq!(fen("-12.30"), Ok(-1230));
         assert_eq!(fen("9999999999999999.99"), Ok(999_999_999_999_999_999));
-        for bad in ["", "-", "1", "1.2", "1.234", "+1.00", "1.0a", ".50", "12345678901234567.00"] {
+        for bad in [
+            "",
+            "-",
+            "1",
+            "1.2",
+            "1.234",
+            "+1.00",
+            "1.0a",
+            ".50",
+            "12345678901234567.00",
+        ] {
             assert!(fen(bad).is_err(), "{bad:?}");
         }
     }

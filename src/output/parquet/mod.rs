@@ -251,7 +251,11 @@ pub(crate) fn amount_value(fen: i128) -> Result<i128, String> {
 
 /// One settlement file (`settlement-YYYY-MM-DD.parquet`): the rows of
 /// `day` in merchant_id order, as `csv::settlement_file` writes them.
-pub fn settlement_file(day: Day, day_rows: &[&Row], merchants: &Merchants) -> Result<Vec<u8>, String> {
+pub fn settlement_file(
+    day: Day,
+    day_rows: &[&Row],
+    merchants: &Merchants,
+) -> Result<Vec<u8>, String> {
     let mut file = FileWriter::new(Table::Settlement)?;
     for batch in day_rows.chunks(BATCH_ROWS) {
         let mut ids = StringBuilder::with_capacity(batch.len(), batch.len() * 12);

@@ -55,7 +55,11 @@ pub fn batches(path: &Path, table: Table) -> Result<Vec<RecordBatch>, String> {
                 "column {} is {} {}, not {} {}",
                 found.name(),
                 found.data_type(),
-                if found.is_nullable() { "NULL" } else { "NOT NULL" },
+                if found.is_nullable() {
+                    "NULL"
+                } else {
+                    "NOT NULL"
+                },
                 expected.name(),
                 expected.data_type()
             ));
