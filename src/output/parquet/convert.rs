@@ -92,60 +92,90 @@ fn fen(text: &str) -> Result<i128, String> {
     Ok(if negative { -magnitude } else { magnitude })
 }
 
-/// Splits the next record at `*at` into `fields` (unquoted), moving `*at`
-/// past its line end; false at the end of the text.
-fn next_record(text: &str, at: &mut usize, fields: &mut Vec<String>) -> Result<bool, String> {
+/// Where one field's text lies: in the file's text itself (an unquoted
+/// field, the common case, read without a copy), or in the record's
+/// scratch buffer (a quoted field, unescaped).
+#[derive(Clone, Copy, Debug)]
+enum Span {
+    Text(usize, usize),
+    Scratch(usize, usize),
+}
+
+/// One record's fields.
+#[derive(Default)]
+struct Fields {
+    spans: Vec<Span>,
+    scratch: String,
+}
+
+impl Fields {
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn get<'t>(&'t self, text: &'t str, k: usize) -> &'t str {
+        match self.spans[k] {
+            Span::Text(start, end) => &text[start..end],
+            Span::Scratch(start, end) => &self.scratch[start..end],
+        }
+    }
+
+    /// Line ends inside quoted fields: a record may span several lines.
+    fn line_ends(&self) -> u64 {
+        self.scratch.matches('\n').count() as u64
+    }
+}
+
+/// Splits the next record at `*at` into `fields`, moving `*at` past its
+/// line end; false at the end of the text.
+fn next_record(text: &str, at: &mut usize, fields: &mut Fields) -> Result<bool, String> {
     let bytes = text.as_bytes();
+    fields.spans.clear();
+    fields.scratch.clear();
     if *at >= bytes.len() {
         return Ok(false);
     }
-    let mut count = 0;
+    let mut pos = *at;
     loop {
-        if fields.len() == count {
-            fields.push(String::new());
-        }
-        let field = &mut fields[count];
-        field.clear();
-        count += 1;
-        let mut pos = *at;
         if bytes.get(pos) == Some(&b'"') {
             // A quoted field: `""` is a quote, anything else up to the
             // closing quote is data (commas and line ends included).
+            let start = fields.scratch.len();
             pos += 1;
             loop {
-                let close = text[pos..]
-                    .find('"')
+                let close = memchr::memchr(b'"', &bytes[pos..])
                     .map(|k| pos + k)
                     .ok_or("a quoted field is not closed")?;
-                field.push_str(&text[pos..close]);
+                fields.scratch.push_str(&text[pos..close]);
                 if bytes.get(close + 1) == Some(&b'"') {
-                    field.push('"');
+                    fields.scratch.push('"');
                     pos = close + 2;
                 } else {
                     pos = close + 1;
                     break;
                 }
             }
+            fields
+                .spans
+                .push(Span::Scratch(start, fields.scratch.len()));
         } else {
             let end = memchr::memchr2(b',', b'\n', &bytes[pos..]).map_or(bytes.len(), |k| pos + k);
-            field.push_str(&text[pos..end]);
+            fields.spans.push(Span::Text(pos, end));
             pos = end;
         }
         match bytes.get(pos) {
-            Some(b',') => *at = pos + 1,
+            Some(b',') => pos += 1,
             Some(b'\n') => {
                 *at = pos + 1;
-                break;
+                return Ok(true);
             }
             None => {
                 *at = pos;
-                break;
+                return Ok(true);
             }
             Some(_) => return Err("a quoted field is followed by more than a comma".into()),
         }
     }
-    fields.truncate(count);
-    Ok(true)
 }
 
 /// Encodes a CSV file of kind `table` (header included) as Parquet.
@@ -159,16 +189,17 @@ pub fn from_csv(table: Table, text: &str) -> Result<Vec<u8>, String> {
     }
     let mut file = FileWriter::new(table)?;
     let mut builders: Vec<Builder> = columns.iter().map(|c| Builder::new(c.kind)).collect();
-    let mut fields = Vec::with_capacity(columns.len());
+    let mut fields = Fields::default();
     let mut at = header_end;
-    let mut line = 1u64;
+    // Lines before the next record: the header's, then each record's (a
+    // quoted field may hold line ends).
+    let mut lines_before = 1u64;
     let mut rows = 0;
-    while next_record(text, &mut at, &mut fields).map_err(|e| format!("line {}: {e}", line + 1))? {
-        // A quoted field may hold line ends: count them all.
-        line += 1 + fields
-            .iter()
-            .map(|f| f.matches('\n').count() as u64)
-            .sum::<u64>();
+    while next_record(text, &mut at, &mut fields)
+        .map_err(|e| format!("line {}: {e}", lines_before + 1))?
+    {
+        let line = lines_before + 1;
+        lines_before += 1 + fields.line_ends();
         if fields.len() != columns.len() {
             return Err(format!(
                 "line {line}: {} fields, not {}",
@@ -176,7 +207,8 @@ pub fn from_csv(table: Table, text: &str) -> Result<Vec<u8>, String> {
                 columns.len()
             ));
         }
-        for ((builder, column), field) in builders.iter_mut().zip(columns).zip(&fields) {
+        for (k, (builder, column)) in builders.iter_mut().zip(columns).enumerate() {
+            let field = fields.get(text, k);
             if column.nullable && field.is_empty() {
                 builder.append_null();
                 continue;
@@ -223,13 +255,19 @@ mod tests {
 
     #[test]
     fn records_split_as_csv_field_quotes_them() {
-        let mut fields = Vec::new();
+        let mut fields = Fields::default();
         let text = "a, b ,\"c,\"\"d\"\"\ne\",\n\"\",x\n";
+        let all = |fields: &Fields| -> Vec<String> {
+            (0..fields.len())
+                .map(|k| fields.get(text, k).to_string())
+                .collect()
+        };
         let mut at = 0;
         assert_eq!(next_record(text, &mut at, &mut fields), Ok(true));
-        assert_eq!(fields, ["a", " b ", "c,\"d\"\ne", ""]);
+        assert_eq!(all(&fields), ["a", " b ", "c,\"d\"\ne", ""]);
+        assert_eq!(fields.line_ends(), 1);
         assert_eq!(next_record(text, &mut at, &mut fields), Ok(true));
-        assert_eq!(fields, ["", "x"]);
+        assert_eq!(all(&fields), ["", "x"]);
         assert_eq!(next_record(text, &mut at, &mut fields), Ok(false));
         let mut at = 0;
         assert!(next_record("\"open,", &mut at, &mut fields).is_err());

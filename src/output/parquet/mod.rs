@@ -27,7 +27,7 @@ use arrow_array::{ArrayRef, Date32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 
 use crate::calendar::Day;
 use crate::ingest::Merchants;
@@ -192,16 +192,28 @@ impl Table {
     }
 }
 
-/// The writer's properties, the same for every file of every run.
-fn properties() -> WriterProperties {
-    WriterProperties::builder()
+/// Columns of sentences, which nobody filters by range: their min/max
+/// statistics would cost a comparison of every value and say nothing.
+const SENTENCE_COLUMNS: [&str; 2] = ["detail", "source"];
+
+/// The writer's properties for a file of `table`, the same for every file
+/// of every run.
+fn properties(table: Table) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
         .set_created_by(CREATED_BY.to_string())
         .set_writer_version(WriterVersion::PARQUET_1_0)
         // Snappy: pure Rust, fast to encode; what most tools write by default.
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS_MAX))
         .set_max_row_group_bytes(None)
-        .build()
+        .set_statistics_enabled(EnabledStatistics::Page);
+    for column in table.columns() {
+        if SENTENCE_COLUMNS.contains(&column.name) {
+            builder = builder
+                .set_column_statistics_enabled(column.name.into(), EnabledStatistics::None);
+        }
+    }
+    builder.build()
 }
 
 /// Encodes batches into one Parquet file in memory.
@@ -213,7 +225,7 @@ pub(crate) struct FileWriter {
 impl FileWriter {
     pub(crate) fn new(table: Table) -> Result<FileWriter, String> {
         let schema = table.schema();
-        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties()))
+        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties(table)))
             .map_err(|e| format!("starting a Parquet file: {e}"))?;
         Ok(FileWriter { writer, schema })
     }
