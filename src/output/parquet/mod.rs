@@ -209,8 +209,8 @@ fn properties(table: Table) -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Page);
     for column in table.columns() {
         if SENTENCE_COLUMNS.contains(&column.name) {
-            builder = builder
-                .set_column_statistics_enabled(column.name.into(), EnabledStatistics::None);
+            builder =
+                builder.set_column_statistics_enabled(column.name.into(), EnabledStatistics::None);
         }
     }
     builder.build()
