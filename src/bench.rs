@@ -90,6 +90,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
             state_in: None,
             detail: false,
             no_state: false,
+            format: crate::output::Format::Csv,
             threads: options.threads,
             chunk_bytes: 0,
             stats: false,

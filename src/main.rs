@@ -225,6 +225,12 @@ struct RunArgs {
     /// any value.
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// The format of the settlement, journal, fees, rejects and booked
+    /// adjustments files: csv, or parquet (one .parquet file per .csv file,
+    /// amounts DECIMAL(18,2), dates DATE; docs/PARQUET.md). control.json
+    /// and state/ are the same in both.
+    #[arg(long, value_name = "csv|parquet", default_value = "csv", value_parser = ["csv", "parquet"])]
+    format: String,
     /// The output folder; it must not exist yet, or be empty.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -464,6 +470,11 @@ fn main() -> ExitCode {
                 state_in: args.state_in,
                 detail: args.detail,
                 no_state: args.no_state,
+                format: if args.format == "parquet" {
+                    settle::output::Format::Parquet
+                } else {
+                    settle::output::Format::Csv
+                },
                 threads: args.threads,
                 chunk_bytes: args.chunk_bytes,
                 stats: args.stats,

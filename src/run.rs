@@ -33,6 +33,9 @@ pub struct RunOptions {
     /// Publish no end state (`--no-state`): no `state/` folder, and
     /// control.json says so.
     pub no_state: bool,
+    /// The format of the settlement, journal, detail, rejects and booked
+    /// adjustments files (`--format`).
+    pub format: output::Format,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
     /// Target bytes per parse chunk; 0 means the default.
@@ -364,10 +367,21 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         progress.set_phase(Phase::Writing);
     }
     let mut written = times.time("render", || {
-        pool.install(|| output::write_outputs(&staging, &settled, &merchants, &settings, &info))
+        pool.install(|| {
+            output::write_outputs(
+                &staging,
+                &settled,
+                &merchants,
+                &settings,
+                &info,
+                options.format,
+            )
+        })
     })?;
     let journal_files = times.time("journal", || {
-        pool.install(|| output::write_journal(&staging, &settled, &merchants, &settings))
+        pool.install(|| {
+            output::write_journal(&staging, &settled, &merchants, &settings, options.format)
+        })
     })?;
     written.files.extend(journal_files);
     times.time("publish", || {

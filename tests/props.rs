@@ -211,6 +211,7 @@ fn options(
         state_in: None,
         detail: true,
         no_state: false,
+        format: settle::output::Format::Csv,
         threads,
         chunk_bytes,
         stats: false,

@@ -1,5 +1,5 @@
 //! Output: the settlement, rejects, control and detail files, published
-//! whole or not at all.
+//! whole or not at all, as CSV or (`--format parquet`, `parquet`) Parquet.
 //!
 //! Files are written into a temporary folder beside `--out`, fsynced, and
 //! the folder is renamed into place last. This module must not compute
@@ -9,6 +9,7 @@
 pub mod control;
 pub mod csv;
 pub(crate) mod direct;
+pub mod parquet;
 
 use std::fs;
 use std::io::Write;
@@ -80,6 +81,36 @@ fn staging_prefix(out: &Path) -> String {
     format!(".{name}.settle-tmp-")
 }
 
+/// The format of the settlement, journal, detail, rejects and booked
+/// adjustments files; control.json and `state/` are the same in both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    /// The file name extension, dot included.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => ".csv",
+            Format::Parquet => ".parquet",
+        }
+    }
+
+    /// A rendered CSV file of kind `table` in this format: the text itself,
+    /// or its Parquet encoding.
+    fn encode(self, table: parquet::Table, text: String) -> Result<Vec<u8>> {
+        match self {
+            Format::Csv => Ok(text.into_bytes()),
+            Format::Parquet => parquet::from_csv(table, &text).map_err(|problem| {
+                Error::Conservation(format!("encoding a {table:?} file as Parquet: {problem}"))
+            }),
+        }
+    }
+}
+
 /// Output files written into the staging folder, by name, in the order
 /// control.json lists them, with their SHA-256.
 pub struct Written {
@@ -88,22 +119,29 @@ pub struct Written {
 }
 
 /// Renders and writes the settlement, rejects, booked adjustments and
-/// detail files. Each settlement file is rendered, digested and written
-/// by one worker and then dropped, so that the run never holds them all.
+/// detail files in `format`. Each settlement file is rendered (or encoded),
+/// digested and written by one worker and then dropped, so that the run
+/// never holds them all; so are the other files once rendered.
 pub fn write_outputs(
     staging: &Staging,
     settled: &Settled,
     merchants: &Merchants,
     settings: &Settings,
     info: &RunInfo,
+    format: Format,
 ) -> Result<Written> {
     let days = csv::settlement_days(&settled.rows);
+    let extension = format.extension();
     let mut files: Vec<(String, String)> = days
         .par_iter()
         .map(|(day, day_rows)| {
-            let name = format!("settlement-{}.csv", calendar::format_date(*day));
-            let text = csv::settlement_file(*day, day_rows, merchants);
-            staging.write_file(&name, text.as_bytes())
+            let name = format!("settlement-{}{extension}", calendar::format_date(*day));
+            let bytes = match format {
+                Format::Csv => csv::settlement_file(*day, day_rows, merchants).into_bytes(),
+                Format::Parquet => parquet::settlement_file(*day, day_rows, merchants)
+                    .map_err(|problem| Error::Conservation(format!("{name}: {problem}")))?,
+            };
+            staging.write_file(&name, &bytes)
         })
         .collect::<Result<_>>()?;
     let settlement_names = files.iter().map(|(name, _)| name.clone()).collect();
@@ -113,22 +151,32 @@ pub fn write_outputs(
         file_names.push(&adjustments.path);
     }
     let mut rest = vec![(
-        "rejects.csv".to_string(),
-        csv::rejects_file(&settled.rejects, &file_names).into_bytes(),
+        format!("rejects{extension}"),
+        parquet::Table::Rejects,
+        csv::rejects_file(&settled.rejects, &file_names),
     )];
     if info.adjustments.is_some() {
         let text = csv::adjustments_file(&settled.adjustments, merchants);
-        rest.push(("adjustments-booked.csv".to_string(), text.into_bytes()));
+        rest.push((
+            format!("adjustments-booked{extension}"),
+            parquet::Table::Adjustments,
+            text,
+        ));
     }
     if info.detail {
         for (day, text) in csv::detail_files(settled, merchants, settings) {
             rest.push((
-                format!("fees-{}.csv", calendar::format_date(day)),
-                text.into_bytes(),
+                format!("fees-{}{extension}", calendar::format_date(day)),
+                parquet::Table::Detail,
+                text,
             ));
         }
     }
-    files.extend(staging.write_files(&rest)?);
+    let rest: Vec<(String, String)> = rest
+        .into_par_iter()
+        .map(|(name, table, text)| staging.write_file(&name, &format.encode(table, text)?))
+        .collect::<Result<_>>()?;
+    files.extend(rest);
     Ok(Written {
         files,
         settlement_names,
@@ -139,36 +187,43 @@ pub fn write_outputs(
 /// each at 10M rows).
 const JOURNAL_FILES_QUEUED_MAX: usize = 2;
 
-/// Renders and writes the journal files (docs/JOURNAL.md), one per
-/// settlement date. Each is checked against its settlement rows as it is
+/// Renders and writes the journal files (docs/JOURNAL.md) in `format`,
+/// one per settlement date. Each is checked against its settlement rows as it is
 /// rendered: one that does not sum to them stops the run unpublished (exit
 /// 1). The workers render and digest; one writer thread writes and syncs,
 /// so that no worker waits on the disk (a direct write of a journal file
-/// took as long as a third of its rendering).
+/// took as long as a third of its rendering). A Parquet journal is encoded
+/// from the checked text by the worker that rendered it.
 pub fn write_journal(
     staging: &Staging,
     settled: &Settled,
     merchants: &Merchants,
     settings: &Settings,
+    format: Format,
 ) -> Result<Vec<(String, String)>> {
     let journal = Journal::new(settled, merchants, settings);
     let days = journal.days();
-    let (send, receive) = crossbeam_channel::bounded::<(String, String)>(JOURNAL_FILES_QUEUED_MAX);
+    let (send, receive) = crossbeam_channel::bounded::<(String, Vec<u8>)>(JOURNAL_FILES_QUEUED_MAX);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<()> {
-            for (name, text) in receive {
-                staging.write_file_undigested(&name, text.as_bytes())?;
+            for (name, bytes) in receive {
+                staging.write_file_undigested(&name, &bytes)?;
             }
             Ok(())
         });
         let digests: Result<Vec<(String, String)>> = days
             .par_iter()
             .map(|(day, positions)| {
-                let name = format!("journal-{}.csv", calendar::format_date(*day));
+                let name = format!(
+                    "journal-{}{}",
+                    calendar::format_date(*day),
+                    format.extension()
+                );
                 let text = journal.file(*day, positions).map_err(Error::Conservation)?;
-                let digest = control::sha256_hex(text.as_bytes());
+                let bytes = format.encode(parquet::Table::Journal, text)?;
+                let digest = control::sha256_hex(&bytes);
                 // The writer stops only on a failure, which it reports.
-                send.send((name.clone(), text))
+                send.send((name.clone(), bytes))
                     .map_err(|_| Error::Conservation("the journal writer stopped".into()))?;
                 Ok((name, digest))
             })

@@ -77,6 +77,12 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
     })?;
     let mut settlement_dates = Vec::with_capacity(files.len());
     for file in files {
+        // A statement reads CSV journals only (docs/PARQUET.md, D63).
+        if file.as_str().is_some_and(|n| n.ends_with(".parquet")) {
+            return Err(Error::Usage(format!(
+                "{name} is a Parquet run (settle run --format parquet): settle statement reads CSV runs only; settle the same inputs with --format csv for a statement"
+            )));
+        }
         let day = file
             .as_str()
             .and_then(|n| n.strip_prefix("settlement-"))
