@@ -10,7 +10,11 @@ unchanged in each tool and checks:
           counts are integers; never a float;
   totals  the sums of the settlement, journal and fee files equal
           control.json's totals to the fen, and the row counts its counts;
-  same    the CSV and the Parquet file of each output agree row for row.
+  same    the CSV and the Parquet file of each output agree row for row;
+  diff    `settle diff` between the CSV run and a what-if run of the same
+          inputs (dining's credit rate 0.49% -> 0.45%) gives the deltas that
+          a DuckDB query over the two runs' settlement and journal files
+          gives: the totals, by category and card, and by settlement date.
 
 It prints one line per (tool, format) and exits 1 on any mismatch, so that
 CI goes red. Each tool is a function in CHECKS returning its results; a
@@ -366,6 +370,99 @@ def check_pandas(results, runs, want):
         results.row("pandas", fmt, len(files), rows, ok(types_ok), ok(totals_ok), same)
 
 
+# ---------------------------------------------------------------- settle diff
+
+DIFF_TOTALS = {
+    # settle diff's total: the settlement column that sums to it.
+    "purchases": "purchases", "refunds": "refunds", "fees": "fees",
+    "adjustments": "adjustments", "payouts": "payout", "deposit_held": "deposit_held",
+    "deposit_released": "deposit_released", "deposit_forfeited": "deposit_forfeited",
+    "deactivation_fees": "deactivation_fee",
+}
+
+
+def make_what_if(binary, work):
+    """The CSV run's inputs settled again with dining's credit rate lowered."""
+    data = work / "data"
+    config = (data / "settle.toml").read_text()
+    at = config.index('name = "dining_entertainment"')
+    rate = config.index('credit_rate = "0.0049"', at)
+    what_if = data / "what-if.toml"
+    what_if.write_text(config[:rate] + 'credit_rate = "0.0045"' + config[rate + len('credit_rate = "0.0049"'):])
+    out = work / "what-if"
+    settle(binary, ["run", "--config", str(what_if),
+                    "--merchants", str(data / "merchants.csv"),
+                    "--transactions", str(data / "transactions.csv"),
+                    "--adjustments", str(data / "adjustments.csv"),
+                    "--detail", "--no-state", "--out", str(out)])
+    return out
+
+
+def duckdb_union(folder, prefix, kind):
+    """Every `prefix`-*.csv file of a run as one relation, loaded exactly."""
+    return " UNION ALL ".join(f"SELECT * FROM {duckdb_source(path, kind)}"
+                              for path in outputs(folder, ".csv") if path.name.startswith(prefix + "-"))
+
+
+def check_diff(results, binary, work, base):
+    """`settle diff --json` against DuckDB's own sums over the two runs."""
+    what_if = make_what_if(binary, work)
+    answer = subprocess.run([binary, "diff", str(base), str(what_if), "--json"],
+                            capture_output=True, text=True)
+    if answer.returncode != 0:
+        results.failures.append(f"settle diff failed ({answer.returncode}): {answer.stderr}")
+        results.row("diff", "csv", "-", "-", "-", "FAIL", "-")
+        return
+    diff = json.loads(answer.stdout)
+    con = duckdb.connect()
+    settlements = {side: duckdb_union(folder, "settlement", "settlement")
+                   for side, folder in (("a", base), ("b", what_if))}
+    journals = {side: duckdb_union(folder, "journal", "journal")
+                for side, folder in (("a", base), ("b", what_if))}
+    checked, good = 0, True
+
+    def same(what, got, want):
+        nonlocal checked, good
+        checked += 1
+        good &= results.expect(f"settle diff {what}", got, want)
+
+    # Totals: B - A of each settlement column, summed by DuckDB.
+    for total, column in DIFF_TOTALS.items():
+        a, b = (con.execute(f"SELECT coalesce(sum({column}), 0) FROM ({settlements[s]})").fetchone()[0]
+                for s in "ab")
+        same(f"totals.{total}.delta", Decimal(diff["totals"][total]["delta"]), b - a)
+
+    # By category and card: fees charged less fees returned, from the journals.
+    fees = {}
+    for side in "ab":
+        for category, card, net in con.execute(
+                f"SELECT category, card, -sum(amount) FROM ({journals[side]}) "
+                f"WHERE kind IN ('fee', 'fee_returned') GROUP BY category, card").fetchall():
+            fees.setdefault((category, card), {"a": Decimal("0.00"), "b": Decimal("0.00")})[side] = net
+    listed = {(row["category"], row["card"]): row for row in diff["by_category"]}
+    for key, sides in sorted(fees.items()):
+        row = listed.get(key)
+        if row is None:
+            same(f"by_category {key} listed", None, "a row")
+            continue
+        for side in "ab":
+            same(f"by_category {key} fees.{side}", Decimal(row["fees"][side]), sides[side])
+
+    # By settlement date: fees and payouts.
+    by_date = {row["settlement_date"]: row for row in diff["by_date"]}
+    for column, key in (("fees", "fees"), ("payout", "payout"), ("deposit_held", "deposit_held")):
+        sums = {}
+        for side in "ab":
+            for day, total in con.execute(f"SELECT settlement_date, sum({column}) FROM ({settlements[side]}) "
+                                          "GROUP BY settlement_date").fetchall():
+                sums.setdefault(day.isoformat(), {})[side] = total
+        for day, sides in sorted(sums.items()):
+            row = by_date.get(day)
+            same(f"by_date {day} {key} delta",
+                 Decimal(row[key]["delta"]) if row and key in row else None, sides["b"] - sides["a"])
+    results.row("diff", "csv", 2, checked, "-", ok(good), "-")
+
+
 CHECKS = [check_duckdb, check_polars, check_pandas]
 
 
@@ -392,6 +489,10 @@ def main():
             check(results, runs, want)
         except Exception as error:  # a tool that cannot load a file is a failure too
             results.failures.append(f"{check.__name__}: {type(error).__name__}: {error}")
+    try:
+        check_diff(results, args.settle, args.work, runs["csv"])
+    except Exception as error:
+        results.failures.append(f"check_diff: {type(error).__name__}: {error}")
 
     print(f"versions: duckdb {duckdb.__version__}, polars {pl.__version__}, "
           f"pandas {pd.__version__}, pyarrow {pa.__version__}; {args.rows} rows generated")
@@ -406,7 +507,8 @@ def main():
         for failure in results.failures:
             print(f"  {failure}")
         sys.exit(1)
-    print("all tools agree with control.json to the fen, and CSV with Parquet row for row")
+    print("all tools agree with control.json to the fen, CSV with Parquet row for row, "
+          "and settle diff with DuckDB")
 
 
 if __name__ == "__main__":
