@@ -601,19 +601,9 @@ fn bad_input_exits_2_with_one_sentence_and_writes_nothing() {
     assert!(!dir.join("x.html").exists());
 }
 
-/// The Chromium binary on PATH, if any.
-fn chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser"].iter().find_map(|name| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
 #[test]
 fn chromium_renders_the_page() {
-    let Some(browser) = chromium() else {
+    let Some(browser) = common::chromium() else {
         println!("skipped: no chromium or chromium-browser on PATH");
         return;
     };
@@ -623,40 +613,6 @@ fn chromium_renders_the_page() {
     let html = shots.join("report.html");
     report(&[&root().join("fixtures/expected")], &html);
     let png = shots.join("report.png");
-    let _ = std::fs::remove_file(&png);
-    let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--hide-scrollbars",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            &format!("--user-data-dir={}", profile.path().display()),
-            &format!("--screenshot={}", png.display()),
-            "--window-size=1200,2400",
-            &format!("file://{}", html.display()),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "chromium failed: {status}");
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium took more than 120 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let bytes = std::fs::read(&png).expect("a screenshot");
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    let bytes = common::screenshot(&browser, &html, &png, 1200, 2400);
     assert!(bytes.len() > 50_000, "a page with charts, not a blank");
 }

@@ -565,56 +565,15 @@ fn html_has_the_labels_of_each_language_and_escapes_reasons() {
     assert!(m4.contains("<dt>Days from activation</dt><dd>8</dd>"));
 }
 
-/// The Chromium binary on PATH, if any.
-fn chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    for name in ["chromium", "chromium-browser"] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    None
-}
-
-/// Screenshots `html` at `width`×`height` into `png`, with a time limit.
+/// Screenshots `html` into `png` and checks that the page has content.
 fn screenshot(browser: &Path, html: &Path, png: &Path, width: u32, height: u32) {
-    let mut child = std::process::Command::new(browser)
-        .args([
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--hide-scrollbars",
-            &format!("--screenshot={}", png.display()),
-            &format!("--window-size={width},{height}"),
-            &format!("file://{}", html.display()),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "chromium failed: {status}");
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium took more than 120 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let bytes = std::fs::read(png).expect("a screenshot");
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    let bytes = common::screenshot(browser, html, png, width, height);
     assert!(bytes.len() > 10_000, "a page with content, not a blank");
 }
 
 #[test]
 fn chromium_renders_the_page_on_desktop_and_phone_widths() {
-    let Some(browser) = chromium() else {
+    let Some(browser) = common::chromium() else {
         println!("skipped: no chromium or chromium-browser on PATH");
         return;
     };

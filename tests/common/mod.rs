@@ -1172,3 +1172,55 @@ fn harness_csv_and_json_readers() {
     assert!(!mentions_number("lines 3, 15 and 2026-11-05", 5));
     assert!(mentions_number("lines 3, 15 and 2026-11-05", 15));
 }
+
+/// The Chromium binary on PATH, if any (the page tests skip without one).
+pub fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser"].iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// Screenshots `html` at `width`×`height` into `png` with headless
+/// Chromium (a fresh profile, no background network), within 120 s, and
+/// returns the PNG's bytes.
+pub fn screenshot(browser: &Path, html: &Path, png: &Path, width: u32, height: u32) -> Vec<u8> {
+    let _ = std::fs::remove_file(png);
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--hide-scrollbars",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            &format!("--user-data-dir={}", profile.path().display()),
+            &format!("--screenshot={}", png.display()),
+            &format!("--window-size={width},{height}"),
+            &format!("file://{}", html.display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "chromium failed: {status}");
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium took more than 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let bytes = std::fs::read(png).expect("a screenshot");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    bytes
+}
