@@ -97,8 +97,9 @@ struct DiffArgs {
     /// DIR must not exist or be empty, and is written whole or not at all.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// The format of the files --out writes.
-    #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = ["csv"], requires = "out")]
+    /// The format of the files --out writes: csv, or parquet (amounts
+    /// DECIMAL(18,2), counts INT64, settlement_date a DATE).
+    #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = ["csv", "parquet"], requires = "out")]
     out_format: String,
 }
 
@@ -296,8 +297,12 @@ fn diff(args: DiffArgs) -> ExitCode {
     };
     let outcome = settle::diff::diff(&options).and_then(|diff| {
         if let Some(out) = &args.out {
-            // Only CSV today; clap refuses any other --out-format.
-            let format = settle::diff::export::Format::Csv;
+            // clap accepts only csv and parquet.
+            let format = if args.out_format == "parquet" {
+                settle::diff::export::Format::Parquet
+            } else {
+                settle::diff::export::Format::Csv
+            };
             let names = settle::diff::export::write(&diff, out, format)?;
             eprintln!("settle: wrote {} ({})", out.display(), names.join(", "));
         }

@@ -465,7 +465,7 @@ fn the_json_document_has_its_documented_shape() {
 
 /// `--out DIR`: one CSV file per breakdown, merchants.csv with every
 /// merchant that changed (whatever --top); an --out that is not empty is
-/// refused (exit 2) and left as it was; only CSV can be asked for.
+/// refused (exit 2) and left as it was; an unknown --out-format is refused.
 #[test]
 fn out_writes_one_csv_file_per_breakdown() {
     let dir = what_if(&[]);
@@ -540,10 +540,88 @@ fn out_writes_one_csv_file_per_breakdown() {
     assert_eq!(read_tree(&dir.path().join("report")), files);
     let (code, _, stderr) = diff(
         dir.path(),
-        &["a", "b", "--out", "other", "--out-format", "parquet"],
+        &["a", "b", "--out", "other", "--out-format", "xlsx"],
     );
     assert_eq!(code, 2, "{stderr}");
     assert!(!dir.path().join("other").exists());
+}
+
+/// `--out-format parquet` writes the same breakdowns typed: amounts
+/// DECIMAL(18,2), counts INT64, settlement_date a DATE; the totals table's
+/// counts share a column with amounts and become exact decimals.
+#[test]
+fn out_format_parquet_writes_the_same_breakdowns_typed() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, Decimal128Type, Int64Type};
+    use arrow_schema::DataType;
+    let dir = what_if(&[]);
+    let (code, _, stderr) = diff(
+        dir.path(),
+        &["a", "b", "--out", "pq", "--out-format", "parquet"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let files = read_tree(&dir.path().join("pq"));
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "by_category.parquet",
+            "by_date.parquet",
+            "config_changes.parquet",
+            "merchants.parquet",
+            "totals.parquet"
+        ]
+    );
+    let batch = |name: &str| {
+        let bytes = bytes::Bytes::from(files[name].clone());
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<_> = reader.map(Result::unwrap).collect();
+        assert_eq!(batches.len(), 1, "{name}: one batch");
+        batches.into_iter().next().unwrap()
+    };
+    // totals: "fees,3.72,3.56,-0.16" and "settlement_rows,7,7,0" (as in the
+    // CSV test above), with 7 as the decimal 7.00.
+    let totals = batch("totals.parquet");
+    assert_eq!(
+        totals.schema().field(3).data_type(),
+        &DataType::Decimal128(18, 2)
+    );
+    let figure = totals.column(0).as_string::<i32>();
+    let delta = totals.column(3).as_primitive::<Decimal128Type>();
+    let a = totals.column(1).as_primitive::<Decimal128Type>();
+    let row = |name: &str| {
+        (0..totals.num_rows())
+            .find(|&k| figure.value(k) == name)
+            .unwrap()
+    };
+    assert_eq!(delta.value(row("fees")), -16);
+    assert_eq!(a.value(row("settlement_rows")), 700);
+    // by_category: dining credit fees 1.93 -> 1.77, 4 purchases.
+    let by_category = batch("by_category.parquet");
+    assert_eq!(by_category.num_rows(), 3);
+    let count = by_category.column(2).as_primitive::<Int64Type>();
+    let fees_delta = by_category.column(10).as_primitive::<Decimal128Type>();
+    assert_eq!((count.value(1), fees_delta.value(1)), (4, -16));
+    // by_date: two dates, each a DATE.
+    let by_date = batch("by_date.parquet");
+    assert_eq!(by_date.num_rows(), 2);
+    let day = by_date.column(0).as_primitive::<Date32Type>();
+    assert_eq!(day.value(1) - day.value(0), 1, "consecutive dates");
+    // The same figures as the CSV files of the same diff: each date's
+    // settlement_date and fees_delta.
+    let (code, _, stderr) = diff(dir.path(), &["a", "b", "--out", "csv"]);
+    assert_eq!(code, 0, "{stderr}");
+    let csv = parse_csv(
+        &String::from_utf8(std::fs::read(dir.path().join("csv/by_date.csv")).unwrap()).unwrap(),
+    );
+    let at = csv[0].iter().position(|c| c == "fees_delta").unwrap();
+    let fees = by_date.column(at).as_primitive::<Decimal128Type>();
+    for k in 0..2 {
+        assert_eq!(fen(&csv[k + 1][at]), i64::try_from(fees.value(k)).unwrap());
+    }
 }
 
 /// The same comparison from runs made with other thread counts gives the

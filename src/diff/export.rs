@@ -15,9 +15,14 @@ use serde_json::{Map, Value, json};
 
 use crate::calendar;
 use crate::csv_field::push_field;
-use crate::error::Result;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Date32Array, Decimal128Array, Int64Array, StringArray};
+
+use crate::error::{Error, Result};
 use crate::ledger::AMOUNT_COLUMNS;
 use crate::money::format_fen;
+use crate::output::parquet::{Type, amount_value, encode_columns};
 use crate::output::{Staging, check_out_dir};
 
 use super::{Diff, Pair, Sums, Unit};
@@ -44,21 +49,107 @@ pub struct Table {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Csv,
+    /// One Parquet file per breakdown (`--out-format parquet`): amounts
+    /// `DECIMAL(18,2)`, counts INT64, `settlement_date` a `DATE`, other
+    /// text UTF8 (D69).
+    Parquet,
 }
 
 impl Format {
     pub fn extension(self) -> &'static str {
         match self {
             Format::Csv => "csv",
+            Format::Parquet => "parquet",
         }
     }
 
     /// The bytes of one table's file.
-    pub fn encode(self, table: &Table) -> Vec<u8> {
+    pub fn encode(self, table: &Table) -> Result<Vec<u8>> {
         match self {
-            Format::Csv => csv(table).into_bytes(),
+            Format::Csv => Ok(csv(table).into_bytes()),
+            Format::Parquet => parquet(table).map_err(|why| {
+                Error::io(
+                    format!("encoding {}.parquet", table.name),
+                    std::io::Error::other(why),
+                )
+            }),
         }
     }
+}
+
+/// A column's Parquet type, from its name and its cells: a date for
+/// `settlement_date`; an amount where any cell is one (the totals table
+/// holds counts and amounts in one column: its counts become exact
+/// decimals, 7 as 7.00); a count where every cell is one; else text. A
+/// table without rows has text columns.
+fn column_type(table: &Table, k: usize) -> Type {
+    if table.columns[k] == "settlement_date" {
+        return Type::Date;
+    }
+    let mut cells = table.rows.iter().map(|row| &row[k]);
+    if cells.clone().any(|cell| matches!(cell, Cell::Fen(_))) {
+        if cells.any(|cell| matches!(cell, Cell::Text(_))) {
+            return Type::Text;
+        }
+        return Type::Amount;
+    }
+    if !table.rows.is_empty() && cells.all(|cell| matches!(cell, Cell::Count(_))) {
+        return Type::Count;
+    }
+    Type::Text
+}
+
+fn parquet(table: &Table) -> std::result::Result<Vec<u8>, String> {
+    let columns = (0..table.columns.len())
+        .map(|k| {
+            let kind = column_type(table, k);
+            let cells = table.rows.iter().map(|row| &row[k]);
+            let array: ArrayRef = match kind {
+                Type::Date => Arc::new(
+                    cells
+                        .map(|cell| match cell {
+                            Cell::Text(text) => calendar::parse_date(text.as_bytes())
+                                .map(Some)
+                                .ok_or_else(|| format!("{text:?} is not a date")),
+                            _ => Err("a settlement_date cell is not text".to_string()),
+                        })
+                        .collect::<std::result::Result<Date32Array, String>>()?,
+                ),
+                Type::Amount => Arc::new(
+                    cells
+                        .map(|cell| match cell {
+                            Cell::Fen(fen) => amount_value(*fen).map(Some),
+                            Cell::Count(n) => amount_value(n * 100).map(Some),
+                            Cell::Text(_) => Err("an amount column holds text".to_string()),
+                        })
+                        .collect::<std::result::Result<Decimal128Array, String>>()?
+                        .with_precision_and_scale(18, 2)
+                        .map_err(|e| e.to_string())?,
+                ),
+                Type::Count => Arc::new(
+                    cells
+                        .map(|cell| match cell {
+                            Cell::Count(n) => i64::try_from(*n)
+                                .map(Some)
+                                .map_err(|_| format!("the count {n} does not fit INT64")),
+                            _ => Err("a column mixes counts with other cells".to_string()),
+                        })
+                        .collect::<std::result::Result<Int64Array, String>>()?,
+                ),
+                Type::Text | Type::Rate => Arc::new(
+                    cells
+                        .map(|cell| match cell {
+                            Cell::Text(text) => Some(text.clone()),
+                            Cell::Fen(fen) => Some(format_fen(*fen)),
+                            Cell::Count(n) => Some(n.to_string()),
+                        })
+                        .collect::<StringArray>(),
+                ),
+            };
+            Ok((table.columns[k].clone(), kind, array))
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    encode_columns(columns)
 }
 
 fn csv(table: &Table) -> String {
@@ -91,9 +182,9 @@ pub fn write(diff: &Diff, out: &Path, format: Format) -> Result<Vec<String>> {
         .iter()
         .map(|table| {
             let name = format!("{}.{}", table.name, format.extension());
-            (name, format.encode(table))
+            Ok((name, format.encode(table)?))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let staging = Staging::create(out)?;
     staging.write_files(&files)?;
     staging.publish()?;

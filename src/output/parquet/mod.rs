@@ -251,7 +251,7 @@ pub(crate) fn decimal_builder(capacity: usize, data_type: &DataType) -> Decimal1
 }
 
 /// An amount in fen as a `DECIMAL(18,2)` value; `Err` when it does not fit.
-pub(crate) fn amount_value(fen: i128) -> Result<i128, String> {
+pub fn amount_value(fen: i128) -> Result<i128, String> {
     if fen.unsigned_abs() > AMOUNT_FEN_MAX.unsigned_abs() {
         return Err(format!(
             "the amount {} does not fit DECIMAL(18,2)",
@@ -297,6 +297,47 @@ pub fn settlement_file(
         file.write(columns)?;
     }
     file.finish()
+}
+
+/// One Parquet file in memory from columns that no output kind of a run
+/// describes (the breakdowns of `settle diff --out-format parquet`): each
+/// `(name, type)` with its values, all columns as long. Written with the
+/// same fixed properties as a run's files, so the bytes depend on the
+/// values only.
+pub fn encode_columns(columns: Vec<(String, Type, ArrayRef)>) -> Result<Vec<u8>, String> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, kind, _)| {
+            let data_type = match kind {
+                Type::Date => DataType::Date32,
+                Type::Text => DataType::Utf8,
+                Type::Count => DataType::Int64,
+                Type::Amount => AMOUNT_TYPE,
+                Type::Rate => RATE_TYPE,
+            };
+            Field::new(name, data_type, false)
+        })
+        .collect();
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let properties = WriterProperties::builder()
+        .set_created_by(CREATED_BY.to_string())
+        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS_MAX))
+        .set_max_row_group_bytes(None)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .build();
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties))
+        .map_err(|e| format!("starting a Parquet file: {e}"))?;
+    let arrays = columns.into_iter().map(|(_, _, array)| array).collect();
+    let batch = RecordBatch::try_new(schema, arrays)
+        .map_err(|e| format!("assembling a Parquet batch: {e}"))?;
+    writer
+        .write(&batch)
+        .map_err(|e| format!("encoding a Parquet batch: {e}"))?;
+    writer
+        .into_inner()
+        .map_err(|e| format!("closing a Parquet file: {e}"))
 }
 
 #[cfg(test)]
