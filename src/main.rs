@@ -97,6 +97,12 @@ struct DiffArgs {
     /// DIR must not exist or be empty, and is written whole or not at all.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Also write the what-if page: FILE.html, one self-contained page with
+    /// the configuration changes, the totals, and charts and tables of the
+    /// changes by category and card, by date and by merchant
+    /// (docs/REPORT.md). Written whole or not at all.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
     /// The format of the files --out writes: csv, or parquet (amounts
     /// DECIMAL(18,2), counts INT64, settlement_date a DATE).
     #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = ["csv", "parquet"], requires = "out")]
@@ -295,19 +301,29 @@ fn diff(args: DiffArgs) -> ExitCode {
         run_b: args.run_b,
         allow_different_inputs: args.allow_different_inputs,
     };
-    let outcome = settle::diff::diff(&options).and_then(|diff| {
-        if let Some(out) = &args.out {
-            // clap accepts only csv and parquet.
-            let format = if args.out_format == "parquet" {
-                settle::diff::export::Format::Parquet
-            } else {
-                settle::diff::export::Format::Csv
-            };
-            let names = settle::diff::export::write(&diff, out, format)?;
-            eprintln!("settle: wrote {} ({})", out.display(), names.join(", "));
-        }
-        Ok(diff)
-    });
+    let checked = match &args.report {
+        Some(page) => settle::report::what_if::check(page),
+        None => Ok(()),
+    };
+    let outcome = checked
+        .and_then(|()| settle::diff::diff(&options))
+        .and_then(|diff| {
+            if let Some(out) = &args.out {
+                // clap accepts only csv and parquet.
+                let format = if args.out_format == "parquet" {
+                    settle::diff::export::Format::Parquet
+                } else {
+                    settle::diff::export::Format::Csv
+                };
+                let names = settle::diff::export::write(&diff, out, format)?;
+                eprintln!("settle: wrote {} ({})", out.display(), names.join(", "));
+            }
+            if let Some(page) = &args.report {
+                let bytes = settle::report::what_if::write(&diff, args.top, page)?;
+                eprintln!("settle: wrote {} ({bytes} bytes)", page.display());
+            }
+            Ok(diff)
+        });
     match outcome {
         Ok(diff) if args.json => {
             print!("{}", settle::diff::export::json(&diff, args.top));

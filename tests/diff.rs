@@ -710,3 +710,39 @@ fn bad_run_folders_are_named() {
         )
     );
 }
+
+/// `--report FILE.html` writes the what-if page: the changed key, the fee
+/// change worked out by hand in the first test (3.72 -> 3.56, -0.16), inline
+/// SVG charts and nothing to fetch; a page path that is not .html is
+/// refused before anything is written, --out included.
+#[test]
+fn report_writes_the_what_if_page() {
+    let dir = what_if(&[]);
+    let (code, _, stderr) = diff(dir.path(), &["a", "b", "--report", "what-if.html"]);
+    assert_eq!(code, 0, "{stderr}");
+    let page = String::from_utf8(std::fs::read(dir.path().join("what-if.html")).unwrap()).unwrap();
+    assert!(
+        page.contains("category.dining_entertainment.credit_rate"),
+        "the changed key"
+    );
+    assert!(
+        page.contains(
+            "<td class=\"num\">3.72</td><td class=\"num\">3.56</td><td class=\"num\">-0.16</td>"
+        ),
+        "the fee totals"
+    );
+    assert!(page.matches("<svg").count() >= 2, "two charts");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "nothing to fetch"
+    );
+
+    let (code, _, stderr) = diff(
+        dir.path(),
+        &["a", "b", "--out", "tables", "--report", "what-if.pdf"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("must end in .html"), "{stderr}");
+    assert!(!dir.path().join("tables").exists());
+    assert!(!dir.path().join("what-if.pdf").exists());
+}

@@ -20,6 +20,7 @@ mod page;
 pub mod read;
 mod sections;
 mod summary;
+pub mod what_if;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -173,7 +174,7 @@ pub fn report(options: &ReportOptions) -> Result<ReportSummary> {
     })
 }
 
-fn check_out(out: &Path) -> Result<()> {
+pub(crate) fn check_out(out: &Path) -> Result<()> {
     if out.extension().and_then(|e| e.to_str()) != Some("html") {
         return Err(Error::Usage(format!(
             "--out {} must end in .html",
