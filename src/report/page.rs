@@ -135,7 +135,8 @@ pub fn share(part: i128, whole: i128) -> String {
     }
     let basis_points = money::div_round(part * 10_000, whole, Rounding::HalfUp);
     assert!(basis_points <= 10_000, "a share is at most 100%");
-    format!("{}.{:02}%", basis_points / 100, basis_points % 100)
+    // Basis points are hundredths of a percent: two decimals, as fen are.
+    format!("{}%", money::format_fen(basis_points))
 }
 
 impl Table {

@@ -51,12 +51,9 @@ fn fen(amount_fen: i128) -> Cell {
 }
 
 fn percent(pair: &Pair) -> Cell {
+    // Basis points are hundredths of a percent: two decimals, as fen are.
     match pair.delta_basis_points() {
-        Some(points) => {
-            let sign = if points < 0 { "-" } else { "" };
-            let points = points.abs();
-            num(format!("{sign}{}.{:02}%", points / 100, points % 100))
-        }
+        Some(points) => num(format!("{}%", crate::money::format_fen(points))),
         None => num("–"),
     }
 }

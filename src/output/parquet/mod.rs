@@ -199,6 +199,13 @@ const SENTENCE_COLUMNS: [&str; 2] = ["detail", "source"];
 /// The writer's properties for a file of `table`, the same for every file
 /// of every run.
 fn properties(table: Table) -> WriterProperties {
+    let names: Vec<&str> = table.columns().iter().map(|column| column.name).collect();
+    properties_for(&names)
+}
+
+/// The fixed writer properties for a file with columns `names`: only the
+/// sentence columns among them go without statistics.
+fn properties_for(names: &[&str]) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_created_by(CREATED_BY.to_string())
         .set_writer_version(WriterVersion::PARQUET_1_0)
@@ -207,10 +214,10 @@ fn properties(table: Table) -> WriterProperties {
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS_MAX))
         .set_max_row_group_bytes(None)
         .set_statistics_enabled(EnabledStatistics::Page);
-    for column in table.columns() {
-        if SENTENCE_COLUMNS.contains(&column.name) {
+    for name in names {
+        if SENTENCE_COLUMNS.contains(name) {
             builder =
-                builder.set_column_statistics_enabled(column.name.into(), EnabledStatistics::None);
+                builder.set_column_statistics_enabled((*name).into(), EnabledStatistics::None);
         }
     }
     builder.build()
@@ -224,8 +231,11 @@ pub(crate) struct FileWriter {
 
 impl FileWriter {
     pub(crate) fn new(table: Table) -> Result<FileWriter, String> {
-        let schema = table.schema();
-        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties(table)))
+        FileWriter::with(table.schema(), properties(table))
+    }
+
+    fn with(schema: SchemaRef, properties: WriterProperties) -> Result<FileWriter, String> {
+        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties))
             .map_err(|e| format!("starting a Parquet file: {e}"))?;
         Ok(FileWriter { writer, schema })
     }
@@ -319,25 +329,10 @@ pub fn encode_columns(columns: Vec<(String, Type, ArrayRef)>) -> Result<Vec<u8>,
         })
         .collect();
     let schema: SchemaRef = Arc::new(Schema::new(fields));
-    let properties = WriterProperties::builder()
-        .set_created_by(CREATED_BY.to_string())
-        .set_writer_version(WriterVersion::PARQUET_1_0)
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS_MAX))
-        .set_max_row_group_bytes(None)
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .build();
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties))
-        .map_err(|e| format!("starting a Parquet file: {e}"))?;
-    let arrays = columns.into_iter().map(|(_, _, array)| array).collect();
-    let batch = RecordBatch::try_new(schema, arrays)
-        .map_err(|e| format!("assembling a Parquet batch: {e}"))?;
-    writer
-        .write(&batch)
-        .map_err(|e| format!("encoding a Parquet batch: {e}"))?;
-    writer
-        .into_inner()
-        .map_err(|e| format!("closing a Parquet file: {e}"))
+    let names: Vec<&str> = columns.iter().map(|(name, ..)| name.as_str()).collect();
+    let mut writer = FileWriter::with(schema, properties_for(&names))?;
+    writer.write(columns.into_iter().map(|(_, _, array)| array).collect())?;
+    writer.finish()
 }
 
 #[cfg(test)]
