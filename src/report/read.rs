@@ -19,6 +19,7 @@ use crate::journal::{self, JOURNAL_HEADER, PostingKind};
 use crate::ledger::AMOUNT_COLUMNS;
 use crate::money;
 use crate::output::csv::SETTLEMENT_HEADER;
+use crate::statement::read::read_file_with_header;
 
 /// Fields of a settlement line.
 const SETTLEMENT_FIELDS: usize = 15;
@@ -185,18 +186,6 @@ pub struct SettlementSums {
     pub columns: [i128; 12],
     /// Per merchant, in the file's order (bytewise by merchant_id).
     pub merchants: Vec<(Box<str>, MerchantSums)>,
-}
-
-fn read_file_with_header(path: &Path, header: &str) -> Result<Vec<u8>> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    if !bytes.starts_with(header.as_bytes()) {
-        return Err(Error::input(
-            path.display().to_string(),
-            "the header is not the documented one",
-        ));
-    }
-    Ok(bytes)
 }
 
 fn bad_line(path: &Path, line: u64, problem: impl std::fmt::Display) -> Error {

@@ -266,7 +266,9 @@ pub fn read_merchant(run: &RunFolder, merchant: &str) -> Result<Vec<MerchantDay>
     Ok(days)
 }
 
-fn read_file_with_header(path: &Path, header: &str) -> Result<Vec<u8>> {
+/// A published file's bytes, refused (exit 2, the file named) unless it
+/// starts with its documented header.
+pub(crate) fn read_file_with_header(path: &Path, header: &str) -> Result<Vec<u8>> {
     let bytes =
         std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     if !bytes.starts_with(header.as_bytes()) {
