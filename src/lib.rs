@@ -29,6 +29,7 @@ pub mod run;
 pub mod split;
 pub mod state;
 pub mod statement;
+pub mod stream;
 pub mod verify;
 
 pub use error::{Error, Result};
