@@ -56,6 +56,166 @@ enum Command {
     /// when compared (differences or not), 2 on bad input, 1 on an I/O
     /// failure.
     Diff(DiffArgs),
+    /// Stream mode: publish transaction files (or stdin) to a NATS
+    /// JetStream stream partitioned by merchant, each row with the
+    /// publisher's duplicate verdict; pipelined and resumable
+    /// (docs/STREAM.md). Exit 0 when the server has every row.
+    Publish(PublishArgs),
+    /// Stream mode: publish the close marker of a business day to every
+    /// partition of the stream.
+    Close(CloseArgs),
+    /// Stream mode: the worker of one partition. Takes its rows as they
+    /// arrive (the fee of each purchase known at once), keeps them in a
+    /// durable log, and at each close marker writes the partition's
+    /// settlement folder OUT/YYYY-MM-DD/part-K-of-P.
+    Worker(WorkerArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct StreamArgs {
+    /// The NATS server, e.g. nats://127.0.0.1:4222. While it cannot be
+    /// reached the command says so on stderr and retries (backoff up to 5 s).
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The JetStream stream (its subjects are txn.<partition>).
+    #[arg(long, value_name = "NAME", default_value = settle::stream::nats::STREAM_DEFAULT)]
+    stream: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct PublishArgs {
+    #[command(flatten)]
+    stream: StreamArgs,
+    /// The partition count P, fixed when the stream is created (a stream
+    /// created with another P exits 2).
+    #[arg(long, value_name = "P")]
+    partitions: u32,
+    /// The configuration (settle.toml): the time zone of naive timestamps,
+    /// which the duplicate verdict reads.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Transaction CSV files in order; `-` reads stdin whole first (at most
+    /// 8 GiB).
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    files: Vec<String>,
+    /// Pace the rows at this many per second (default: as fast as the
+    /// server acks).
+    #[arg(long, value_name = "ROWS_PER_S")]
+    rate: Option<u64>,
+    /// Publishes awaiting the server's ack at most.
+    #[arg(long, value_name = "N", default_value_t = settle::stream::publish::WINDOW_DEFAULT)]
+    window: usize,
+    /// After the rows, publish the close marker of this business day.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    close: Option<i32>,
+    /// The server's duplicate window when the stream is created.
+    #[arg(long, value_name = "S", default_value_t = settle::stream::nats::DUPLICATE_WINDOW_S_DEFAULT)]
+    duplicate_window_s: u64,
+}
+
+#[derive(clap::Args, Debug)]
+struct CloseArgs {
+    #[command(flatten)]
+    stream: StreamArgs,
+    /// The business day to close.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    date: i32,
+    /// Wait this many seconds before publishing the marker (late rows).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    grace_s: u64,
+}
+
+#[derive(clap::Args, Debug)]
+struct WorkerArgs {
+    #[command(flatten)]
+    stream: StreamArgs,
+    /// This worker's partition K, 0 to P-1.
+    #[arg(long, value_name = "K")]
+    partition: u32,
+    /// The partition count P (must be the stream's, else exit 2).
+    #[arg(long, value_name = "P")]
+    of: u32,
+    /// The worker's durable state (its log); keep it across restarts.
+    #[arg(long, value_name = "DIR")]
+    work: PathBuf,
+    /// Where closed days go: OUT/YYYY-MM-DD/part-K-of-P.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    merchants: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    adjustments: Option<PathBuf>,
+    /// Start from the end state of an earlier run (its --out folder).
+    #[arg(long, value_name = "DIR")]
+    state_in: Option<PathBuf>,
+    /// At each close, print the latency publish -> fee known: p50, p99,
+    /// p99.9 and max.
+    #[arg(long)]
+    stats: bool,
+    /// Exit 0 after the first day closed.
+    #[arg(long)]
+    once: bool,
+}
+
+/// `settle publish`, `settle close` and `settle worker`.
+fn stream_command(command: Command) -> ExitCode {
+    use settle::stream::{publish, worker};
+    let outcome = match command {
+        Command::Publish(args) => publish::publish(&publish::PublishOptions {
+            server: args.stream.server,
+            stream: args.stream.stream,
+            partitions: args.partitions,
+            config: args.config,
+            files: args.files,
+            rate: args.rate,
+            window: args.window,
+            close: args.close,
+            duplicate_window: std::time::Duration::from_secs(args.duplicate_window_s),
+        })
+        .map(|summary| {
+            eprintln!(
+                "settle: published {} rows of {} file(s) ({} already in the stream)",
+                summary.rows_published, summary.files, summary.rows_resumed
+            );
+        }),
+        Command::Close(args) => publish::close(
+            &args.stream.server,
+            &args.stream.stream,
+            args.date,
+            std::time::Duration::from_secs(args.grace_s),
+        )
+        .map(|partitions| {
+            eprintln!(
+                "settle: closed {} on {partitions} partition(s)",
+                settle::calendar::format_date(args.date)
+            );
+        }),
+        Command::Worker(args) => worker::work(&worker::WorkerOptions {
+            server: args.stream.server,
+            stream: args.stream.stream,
+            partition: args.partition,
+            partitions: args.of,
+            work: args.work,
+            out: args.out,
+            config: args.config,
+            merchants: args.merchants,
+            adjustments: args.adjustments,
+            state_in: args.state_in,
+            stats: args.stats,
+            once: args.once,
+        })
+        .map(|_| ()),
+        _ => unreachable!("only stream commands come here"),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("settle: error: {error}");
+            ExitCode::from(error.exit_code() as u8)
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -350,6 +510,9 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        command @ (Command::Publish(_) | Command::Close(_) | Command::Worker(_)) => {
+            stream_command(command)
+        }
         Command::Report(args) => {
             let options = settle::report::ReportOptions {
                 runs: args.runs,

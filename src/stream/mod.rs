@@ -9,8 +9,15 @@
 //! only a reader of the whole input in file order can make. It must not
 //! settle money: the partitions run the batch pipeline.
 
+pub mod arrival;
+pub mod close_stub;
+pub mod facts;
 pub mod judge;
+pub mod log;
+pub mod nats;
+pub mod publish;
 pub mod records;
+pub mod worker;
 
 /// The most partitions a stream may have: a worker per partition, and a
 /// partition is a subject, so a few hundred is already far more than a

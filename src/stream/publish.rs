@@ -1,0 +1,357 @@
+//! `settle publish`: reads transaction files (or stdin) and publishes
+//! every record to its merchant's partition of a JetStream stream, in file
+//! order, with the publisher's step-3 verdict (`judge`), pipelined (a
+//! bounded window of unacknowledged publishes) and resumable.
+//!
+//! Resuming: the stream keeps the messages of one connection in the order
+//! they were sent, so its last message marks how far a killed publisher
+//! got; a restarted publisher on the same input re-judges the rows up to
+//! it without publishing them (the verdicts of later rows depend on them)
+//! and continues after it. Message ids let the server drop a publish that
+//! was stored although its ack was lost. This module must not settle.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use sha2::{Digest, Sha256};
+
+use super::judge::Judge;
+use super::nats::{self, Incoming};
+use super::partition_of;
+use super::records::Records;
+use crate::calendar::Day;
+use crate::error::{Error, Result};
+
+/// The most bytes `-` reads from stdin: the publisher holds an input whole
+/// (its SHA-256 goes into every `file` message before the first row).
+pub const STDIN_BYTES_MAX: usize = 8 << 30;
+/// The default number of publishes awaiting the server's ack.
+pub const WINDOW_DEFAULT: usize = 4096;
+
+/// What to publish, and where.
+pub struct PublishOptions {
+    pub server: String,
+    pub stream: String,
+    pub partitions: u32,
+    pub config: PathBuf,
+    /// Paths, or `-` for stdin, in order.
+    pub files: Vec<String>,
+    /// Rows per second to pace at; `None` publishes as fast as acks allow.
+    pub rate: Option<u64>,
+    pub window: usize,
+    /// Publish a close marker for this day after the rows.
+    pub close: Option<Day>,
+    pub duplicate_window: Duration,
+}
+
+/// What a publish did.
+#[derive(Debug, Default)]
+pub struct PublishSummary {
+    pub files: usize,
+    pub rows_published: u64,
+    /// Rows a previous, interrupted publisher had already stored.
+    pub rows_resumed: u64,
+}
+
+/// An input read whole.
+struct Input {
+    name: String,
+    bytes: Vec<u8>,
+    sha256: String,
+}
+
+fn read_input(name: &str) -> Result<Input> {
+    let bytes = if name == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(STDIN_BYTES_MAX as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("reading stdin", e))?;
+        if bytes.len() > STDIN_BYTES_MAX {
+            return Err(Error::input(
+                "-",
+                format!(
+                    "stdin holds more than {STDIN_BYTES_MAX} bytes, the publisher's limit: publish files"
+                ),
+            ));
+        }
+        bytes
+    } else {
+        std::fs::read(name).map_err(|e| Error::io(format!("reading {name}"), e))?
+    };
+    let sha256 = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Input {
+        name: name.to_string(),
+        bytes,
+        sha256,
+    })
+}
+
+/// Where a message stands in the publisher's order: a file's heads (one
+/// per partition) come before its rows, files in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Position {
+    Head { file: u32, partition: u32 },
+    Row { file: u32, line: u64 },
+}
+
+impl Position {
+    fn key(self) -> (u32, u8, u64) {
+        match self {
+            Position::Head { file, partition } => (file, 0, u64::from(partition)),
+            Position::Row { file, line } => (file, 1, line),
+        }
+    }
+}
+
+/// The last message a previous publisher of the same input stored, if the
+/// stream's last message is one.
+async fn resume_point(
+    context: &jetstream::Context,
+    name: &str,
+    inputs: &[Input],
+) -> Result<Option<Position>> {
+    let stream = nats::retry("cannot read the stream's state", || {
+        context.get_stream(name)
+    })
+    .await;
+    let last = stream.cached_info().state.last_sequence;
+    if last == 0 {
+        return Ok(None);
+    }
+    let message = nats::retry("cannot read the stream's last message", || {
+        stream.get_raw_message(last)
+    })
+    .await;
+    let position = match nats::classify(Some(&message.headers), &message.payload) {
+        Ok(Incoming::File {
+            index,
+            name,
+            sha256,
+            ..
+        }) => {
+            let same = inputs
+                .get(index as usize)
+                .is_some_and(|input| input.name == name && input.sha256 == sha256);
+            let partition = message
+                .subject
+                .strip_prefix("txn.")
+                .and_then(|p| p.parse().ok());
+            match (same, partition) {
+                (true, Some(partition)) => Some(Position::Head {
+                    file: index,
+                    partition,
+                }),
+                _ => None,
+            }
+        }
+        Ok(Incoming::Row {
+            file_index,
+            line,
+            sha_prefix,
+            ..
+        }) => inputs
+            .get(file_index as usize)
+            .filter(|input| nats::sha_prefix(&input.sha256) == sha_prefix)
+            .map(|_| Position::Row {
+                file: file_index,
+                line,
+            }),
+        _ => None,
+    };
+    Ok(position)
+}
+
+/// Publishes with at most `window` acks outstanding, paced at `rate`.
+struct Pipe {
+    context: jetstream::Context,
+    window: usize,
+    pending: VecDeque<PublishAckFuture>,
+    rate: Option<u64>,
+    started: Instant,
+    rows: u64,
+}
+
+impl Pipe {
+    async fn send(&mut self, subject: String, headers: HeaderMap, payload: Vec<u8>) -> Result<()> {
+        while self.pending.len() >= self.window {
+            let oldest = self.pending.pop_front().expect("a pending publish");
+            oldest.await.map_err(publish_failed)?;
+        }
+        let ack = self
+            .context
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(publish_failed)?;
+        self.pending.push_back(ack);
+        Ok(())
+    }
+
+    /// Waits until row `self.rows` is due at the pace asked for.
+    async fn pace(&mut self) {
+        if let Some(rate) = self.rate {
+            let due = Duration::from_nanos(self.rows.saturating_mul(1_000_000_000) / rate.max(1));
+            let elapsed = self.started.elapsed();
+            // Sleeping is worth it only a millisecond ahead: the timer's
+            // granularity.
+            if due > elapsed + Duration::from_millis(1) {
+                tokio::time::sleep(due - elapsed).await;
+            }
+        }
+        self.rows += 1;
+    }
+
+    async fn finish(mut self) -> Result<()> {
+        while let Some(ack) = self.pending.pop_front() {
+            ack.await.map_err(publish_failed)?;
+        }
+        Ok(())
+    }
+}
+
+fn publish_failed(error: impl std::fmt::Display) -> Error {
+    Error::io(
+        "publishing to the NATS server",
+        std::io::Error::other(error.to_string()),
+    )
+}
+
+/// Reads the inputs and publishes them (see the module's doc).
+pub fn publish(options: &PublishOptions) -> Result<PublishSummary> {
+    if !(1..=super::PARTITIONS_MAX).contains(&options.partitions) {
+        return Err(Error::Usage(format!(
+            "--partitions must be 1 to {}",
+            super::PARTITIONS_MAX
+        )));
+    }
+    let mut judge = Judge::with_config(&options.config)?;
+    let inputs = options
+        .files
+        .iter()
+        .map(|name| read_input(name))
+        .collect::<Result<Vec<_>>>()?;
+    // Every header is read before the first publish: a bad input stops
+    // the publisher before the stream holds any of it.
+    for input in &inputs {
+        Records::new(&input.bytes, &input.name)?;
+    }
+    let runtime = nats::runtime()?;
+    runtime.block_on(async {
+        let context = nats::connect(&options.server).await;
+        nats::ensure_stream(
+            &context,
+            &options.stream,
+            options.partitions,
+            options.duplicate_window,
+        )
+        .await?;
+        let resume = resume_point(&context, &options.stream, &inputs).await?;
+        if let Some(position) = resume {
+            eprintln!("settle: resuming after {position:?}, the stream's last message");
+        }
+        let done = |position: Position| resume.is_some_and(|r| position.key() <= r.key());
+        let mut pipe = Pipe {
+            context: context.clone(),
+            window: options.window.max(1),
+            pending: VecDeque::new(),
+            rate: options.rate,
+            started: Instant::now(),
+            rows: 0,
+        };
+        let mut summary = PublishSummary {
+            files: inputs.len(),
+            ..Default::default()
+        };
+        for (file, input) in (0u32..).zip(&inputs) {
+            let mut records = Records::new(&input.bytes, &input.name)?;
+            judge.start_file(file, &records.header);
+            let field_count = records.header.field_count;
+            let merchant_column = records.header.columns[1].expect("merchant_id is required");
+            let head = records.head(&input.name, input.sha256.clone()).head;
+            for partition in 0..options.partitions {
+                if done(Position::Head { file, partition }) {
+                    continue;
+                }
+                let headers = nats::file_headers(file, &input.name, &input.sha256, partition);
+                pipe.send(nats::subject(partition), headers, head.clone())
+                    .await?;
+            }
+            while let Some(cut) = records.next() {
+                let verdict = judge.judge(file, cut.line, cut.record, cut.bytes)?;
+                if done(Position::Row {
+                    file,
+                    line: cut.line,
+                }) {
+                    summary.rows_resumed += 1;
+                    continue;
+                }
+                // A row whose field count differs from the header's is
+                // malformed whatever its merchant: it goes to the partition
+                // of the empty id.
+                let merchant: &[u8] = if cut.record.field_count() == field_count {
+                    cut.record.field(merchant_column)
+                } else {
+                    b""
+                };
+                let partition = partition_of(merchant, options.partitions);
+                let (line, bytes) = (cut.line, cut.bytes.to_vec());
+                pipe.pace().await;
+                let headers = nats::row_headers(file, &input.sha256, line, verdict, nats::now_ns());
+                pipe.send(nats::subject(partition), headers, bytes).await?;
+                summary.rows_published += 1;
+            }
+        }
+        if let Some(day) = options.close {
+            for partition in 0..options.partitions {
+                pipe.send(
+                    nats::subject(partition),
+                    nats::close_headers(day, partition),
+                    Vec::new(),
+                )
+                .await?;
+            }
+        }
+        pipe.finish().await?;
+        Ok(summary)
+    })
+}
+
+/// `settle close`: waits `grace`, then publishes the close marker of `day`
+/// to every partition of the stream.
+pub fn close(server: &str, stream: &str, day: Day, grace: Duration) -> Result<u32> {
+    let runtime = nats::runtime()?;
+    runtime.block_on(async {
+        let context = nats::connect(server).await;
+        let found = nats::retry(&format!("cannot open stream {stream}"), || {
+            context.get_stream(stream)
+        })
+        .await;
+        let partitions = nats::partitions_of(found.cached_info().config.description.as_deref())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "stream {stream} has no partition count in its description"
+                ))
+            })?;
+        tokio::time::sleep(grace).await;
+        for partition in 0..partitions {
+            nats::retry("cannot publish the close marker", || {
+                nats::publish_acked(
+                    &context,
+                    nats::subject(partition),
+                    nats::close_headers(day, partition),
+                    Vec::new(),
+                )
+            })
+            .await;
+        }
+        Ok(partitions)
+    })
+}

@@ -1,0 +1,463 @@
+//! `settle worker --partition K --of P`: the durable pull consumer of one
+//! partition. It takes the partition's messages in stream order, makes
+//! each row's fee known as it arrives (`arrival`), keeps what it took in
+//! its log (`log`, synced before the messages are acknowledged), and at a
+//! close marker settles the day: the close protocol below.
+//!
+//! Close of day D: `partition::open` over the day's files and rows, this
+//! partition's `local_start` published as a fact (`facts`), a wait for all
+//! P facts, `finish` with the earliest start into `OUT/D/part-K-of-P`
+//! (skipped when that folder is already there: a restart after it was
+//! written), then the log rotated and only then the marker acknowledged.
+//! The close is logged before it starts, so a worker killed during it
+//! redoes it on restart. This module must not settle money itself.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt;
+
+use super::arrival::{self, Arrival};
+use super::close_stub as partition;
+use super::log::{Entry, Log};
+use super::nats::{self, Incoming};
+use super::{FileHead, Row, facts};
+use crate::calendar::{self, Day};
+use crate::error::{Error, Result};
+
+/// Messages taken before one log sync and its acks.
+pub const BATCH_MAX: usize = 1024;
+/// How long the server waits for an ack before it delivers a message
+/// again; a redelivered message the log already holds is skipped.
+const ACK_WAIT: Duration = Duration::from_secs(10);
+/// Unacknowledged messages the server lets one worker hold.
+const ACK_PENDING_MAX: i64 = 20_000;
+
+/// What a worker needs.
+pub struct WorkerOptions {
+    pub server: String,
+    pub stream: String,
+    pub partition: u32,
+    pub partitions: u32,
+    pub work: PathBuf,
+    pub out: PathBuf,
+    pub config: PathBuf,
+    pub merchants: PathBuf,
+    pub adjustments: Option<PathBuf>,
+    pub state_in: Option<PathBuf>,
+    pub stats: bool,
+    /// Return after the first day closed.
+    pub once: bool,
+}
+
+/// One closed day.
+#[derive(Debug)]
+pub struct Closed {
+    pub day: Day,
+    pub rows: u64,
+    /// The sum of the rows' lines (wrapping): with `rows`, a cheap check
+    /// that every row reached exactly one partition.
+    pub line_sum: u64,
+    pub foreign: usize,
+    pub folder: PathBuf,
+}
+
+/// The open day as the log says.
+#[derive(Default)]
+struct OpenDay {
+    /// The last stream sequence taken (logged, or skipped as known).
+    last_seq: u64,
+    files: Vec<Option<FileHead>>,
+    rows: Vec<Row>,
+    foreign: Vec<(u64, String, String)>,
+    close: Option<(u64, Day)>,
+}
+
+impl OpenDay {
+    fn apply(&mut self, entry: &Entry) {
+        self.last_seq = self.last_seq.max(entry.seq());
+        match entry {
+            Entry::Base { .. } => {}
+            Entry::File { index, head, .. } => {
+                let index = *index as usize;
+                if self.files.len() <= index {
+                    self.files.resize(index + 1, None);
+                }
+                self.files[index] = Some(head.clone());
+            }
+            Entry::Row { row, .. } => self.rows.push(row.clone()),
+            Entry::Close { seq, day } => self.close = Some((*seq, *day)),
+            Entry::Foreign {
+                seq,
+                subject,
+                detail,
+            } => self.foreign.push((*seq, subject.clone(), detail.clone())),
+        }
+    }
+
+    /// The entry a received message makes, or `None` for a copy of a file
+    /// head already held (a no-op).
+    fn entry_for(
+        &self,
+        seq: u64,
+        subject: &str,
+        incoming: std::result::Result<Incoming, String>,
+    ) -> Option<Entry> {
+        let foreign = |detail: String| Entry::Foreign {
+            seq,
+            subject: subject.to_string(),
+            detail,
+        };
+        let entry = match incoming {
+            Err(why) => foreign(why),
+            Ok(Incoming::File {
+                index,
+                name,
+                sha256,
+                head,
+            }) => {
+                let head = FileHead { name, head, sha256 };
+                match self.files.get(index as usize).and_then(Option::as_ref) {
+                    Some(held) if *held == head => return None,
+                    Some(held) => foreign(format!(
+                        "file {index} arrives as {} although this day's file {index} is {}: one publish per day",
+                        head.name, held.name
+                    )),
+                    None => Entry::File { seq, index, head },
+                }
+            }
+            Ok(Incoming::Row {
+                file_index,
+                line,
+                duplicate_of,
+                sha_prefix,
+                bytes,
+                ..
+            }) => {
+                let held = self.files.get(file_index as usize).and_then(Option::as_ref);
+                let last_line = self
+                    .rows
+                    .iter()
+                    .rev()
+                    .find(|r| r.file_index == file_index)
+                    .map_or(0, |r| r.line);
+                match held {
+                    None => foreign(format!(
+                        "a row of file {file_index}, whose head has not arrived"
+                    )),
+                    Some(head) if nats::sha_prefix(&head.sha256) != sha_prefix => {
+                        foreign(format!("a row of another input than file {file_index}"))
+                    }
+                    Some(_) if line <= last_line => foreign(format!(
+                        "line {line} of file {file_index} arrives after line {last_line}"
+                    )),
+                    Some(_) if !arrival::cut_one(&bytes, &mut Default::default()) => foreign(
+                        format!("line {line} of file {file_index} is not one CSV record"),
+                    ),
+                    Some(_) => Entry::Row {
+                        seq,
+                        row: Row {
+                            file_index,
+                            line,
+                            bytes,
+                            duplicate_of,
+                        },
+                    },
+                }
+            }
+            Ok(Incoming::Close { day }) => Entry::Close { seq, day },
+        };
+        Some(entry)
+    }
+}
+
+/// The rejects of foreign messages, as rejects.csv rows: file
+/// `nats:<subject>`, line = the stream sequence, reason malformed_row.
+fn foreign_rejects(foreign: &[(u64, String, String)]) -> String {
+    let mut out = String::from("file,line,txn_id,reason,detail\n");
+    for (seq, subject, detail) in foreign {
+        crate::csv_field::push_field(&mut out, &format!("nats:{subject}"));
+        out.push_str(&format!(",{seq},,malformed_row,"));
+        crate::csv_field::push_field(&mut out, detail);
+        out.push('\n');
+    }
+    out
+}
+
+struct Worker<'o> {
+    options: &'o WorkerOptions,
+    log: Log,
+    day: OpenDay,
+    arrival: Arrival,
+    context: jetstream::Context,
+    facts: jetstream::stream::Stream,
+    closed: Vec<Closed>,
+}
+
+impl Worker<'_> {
+    /// The close protocol (see the module's doc).
+    async fn close(&mut self, seq: u64, day: Day) -> Result<()> {
+        let options = self.options;
+        let (k, p) = (options.partition, options.partitions);
+        let mut files = Vec::with_capacity(self.day.files.len());
+        for (index, head) in self.day.files.iter().enumerate() {
+            files.push(head.clone().ok_or_else(|| {
+                Error::Usage(format!(
+                    "closing {}: the head of file {index} never arrived",
+                    calendar::format_date(day)
+                ))
+            })?);
+        }
+        let mut rows = std::mem::take(&mut self.day.rows);
+        rows.sort_by_key(|r| (r.file_index, r.line));
+        let partition_options = partition::PartitionOptions {
+            config: options.config.clone(),
+            merchants: options.merchants.clone(),
+            adjustments: options.adjustments.clone(),
+            state_in: options.state_in.clone(),
+            through: day,
+            partition: k,
+            partitions: p,
+        };
+        let opened = partition::open(&partition_options, &files, &rows)?;
+        facts::publish(&self.context, day, k, opened.local_start()).await;
+        let starts = facts::wait_all(&self.facts, day, p).await;
+        let start = starts.iter().flatten().min().copied();
+        let date = calendar::format_date(day);
+        let day_dir = options.out.join(&date);
+        std::fs::create_dir_all(&day_dir)
+            .map_err(|e| Error::io(format!("creating {}", day_dir.display()), e))?;
+        if !self.day.foreign.is_empty() {
+            let path = day_dir.join(format!("part-{k}-of-{p}.nats-rejects.csv"));
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, foreign_rejects(&self.day.foreign))
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        }
+        let folder = day_dir.join(format!("part-{k}-of-{p}"));
+        if folder.exists() {
+            eprintln!(
+                "settle: {} is already written (a restart after the close)",
+                folder.display()
+            );
+        } else {
+            opened.finish(start, &folder)?;
+        }
+        let closed = Closed {
+            day,
+            rows: rows.len() as u64,
+            line_sum: rows.iter().fold(0u64, |s, r| s.wrapping_add(r.line)),
+            foreign: self.day.foreign.len(),
+            folder,
+        };
+        eprintln!(
+            "settle: worker {k}/{p} closed {date}: {} rows, line sum {}, {} foreign messages, wrote {}",
+            closed.rows,
+            closed.line_sum,
+            closed.foreign,
+            closed.folder.display()
+        );
+        if options.stats {
+            eprintln!("settle: {}", self.arrival.latency_line());
+        }
+        self.log.rotate(seq)?;
+        self.day = OpenDay {
+            last_seq: seq,
+            ..Default::default()
+        };
+        self.arrival.end_day();
+        self.closed.push(closed);
+        Ok(())
+    }
+
+    /// Takes messages until `--once` is satisfied (or forever).
+    async fn run(&mut self, consumer_stream: &jetstream::stream::Stream) -> Result<()> {
+        let options = self.options;
+        let name = nats::consumer_name(options.partition, options.partitions);
+        let config = consumer::pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: nats::subject(options.partition),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: ACK_WAIT,
+            max_ack_pending: ACK_PENDING_MAX,
+            ..Default::default()
+        };
+        loop {
+            let consumer: consumer::PullConsumer =
+                nats::retry(&format!("cannot open consumer {name}"), || {
+                    consumer_stream.get_or_create_consumer(&name, config.clone())
+                })
+                .await;
+            let mut messages = nats::retry("cannot pull messages", || {
+                consumer
+                    .stream()
+                    .max_messages_per_batch(BATCH_MAX)
+                    .heartbeat(Duration::from_secs(2))
+                    .expires(Duration::from_secs(10))
+                    .messages()
+            })
+            .await;
+            loop {
+                let first = match messages.next().await {
+                    Some(Ok(message)) => message,
+                    Some(Err(error)) => {
+                        eprintln!("settle: lost the server ({error}); pulling again");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break;
+                    }
+                    None => break,
+                };
+                let mut batch = vec![first];
+                // Whatever has already arrived joins the batch: one log
+                // sync for all of it.
+                while batch.len() < BATCH_MAX {
+                    match tokio::time::timeout(Duration::ZERO, messages.next()).await {
+                        Ok(Some(Ok(message))) => batch.push(message),
+                        _ => break,
+                    }
+                }
+                if self.take(batch).await? && options.once {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Takes a batch of messages: logs them, syncs, acks; a close marker
+    /// closes the day first. True when a day was closed.
+    async fn take(&mut self, batch: Vec<jetstream::Message>) -> Result<bool> {
+        let mut to_ack = Vec::with_capacity(batch.len());
+        let mut closed = false;
+        for message in batch {
+            let Ok(seq) = message.info().map(|info| info.stream_sequence) else {
+                continue; // Not a JetStream delivery: nothing to ack.
+            };
+            if seq <= self.day.last_seq {
+                to_ack.push(message);
+                continue;
+            }
+            let incoming = nats::classify(message.headers.as_ref(), &message.payload);
+            let published_ns = match &incoming {
+                Ok(Incoming::Row { published_ns, .. }) => *published_ns,
+                _ => 0,
+            };
+            let Some(entry) = self.day.entry_for(seq, message.subject.as_str(), incoming) else {
+                to_ack.push(message);
+                continue;
+            };
+            self.log.append(&entry);
+            self.day.apply(&entry);
+            match &entry {
+                Entry::File { index, head, .. } => {
+                    self.arrival.start_file(*index, head);
+                }
+                Entry::Row { row, .. } => {
+                    self.arrival.fee_fen(row);
+                    self.arrival.record_latency(published_ns);
+                }
+                Entry::Close { day, .. } => {
+                    self.log.sync()?;
+                    ack_all(&mut to_ack).await;
+                    self.close(seq, *day).await?;
+                    let _ = message.ack().await;
+                    closed = true;
+                    continue;
+                }
+                _ => {}
+            }
+            to_ack.push(message);
+        }
+        self.log.sync()?;
+        ack_all(&mut to_ack).await;
+        Ok(closed)
+    }
+}
+
+/// Acknowledges messages whose effect is durable. A lost ack only makes
+/// the server deliver the message again, which the log then skips.
+async fn ack_all(messages: &mut Vec<jetstream::Message>) {
+    for message in messages.drain(..) {
+        let _ = message.ack().await;
+    }
+}
+
+fn log_path(options: &WorkerOptions) -> PathBuf {
+    options.work.join(format!(
+        "log-{}-of-{}",
+        options.partition, options.partitions
+    ))
+}
+
+/// Runs a worker (see the module's doc); returns the days it closed.
+pub fn work(options: &WorkerOptions) -> Result<Vec<Closed>> {
+    if options.partition >= options.partitions || options.partitions > super::PARTITIONS_MAX {
+        return Err(Error::Usage(format!(
+            "--partition must be below --of, and --of at most {}",
+            super::PARTITIONS_MAX
+        )));
+    }
+    std::fs::create_dir_all(&options.work)
+        .map_err(|e| Error::io(format!("creating {}", options.work.display()), e))?;
+    create_out(&options.out)?;
+    let mut arrival = Arrival::new(&options.config, &options.merchants)?;
+    let (log, entries) = Log::open(&log_path(options))?;
+    let mut day = OpenDay::default();
+    for entry in &entries {
+        day.apply(entry);
+        if let Entry::File { index, head, .. } = entry {
+            arrival.start_file(*index, head);
+        }
+    }
+    if !entries.is_empty() {
+        eprintln!(
+            "settle: worker {}/{} resumes from its log: {} rows, stream sequence {}",
+            options.partition,
+            options.partitions,
+            day.rows.len(),
+            day.last_seq
+        );
+    }
+    let runtime = nats::runtime()?;
+    runtime.block_on(async {
+        let context = nats::connect(&options.server).await;
+        let stream = nats::existing_stream(&context, &options.stream, options.partitions).await?;
+        let facts = facts::ensure(&context, &options.stream).await;
+        let pending_close = day.close;
+        let mut worker = Worker {
+            options,
+            log,
+            day,
+            arrival,
+            context,
+            facts,
+            closed: Vec::new(),
+        };
+        if let Some((seq, day)) = pending_close {
+            worker.close(seq, day).await?;
+            if options.once {
+                return Ok(worker.closed);
+            }
+        }
+        worker.run(&stream).await?;
+        Ok(worker.closed)
+    })
+}
+
+fn create_out(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(format!("creating {}", out.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_messages_become_reject_rows() {
+        let text = foreign_rejects(&[(7, "txn.1".into(), "no headers, \"x\"".into())]);
+        assert_eq!(
+            text,
+            "file,line,txn_id,reason,detail\nnats:txn.1,7,,malformed_row,\"no headers, \"\"x\"\"\"\n"
+        );
+    }
+}
