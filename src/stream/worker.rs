@@ -275,7 +275,7 @@ impl Worker<'_> {
     async fn run(&mut self, consumer_stream: &jetstream::stream::Stream) -> Result<()> {
         let options = self.options;
         let name = nats::consumer_name(options.partition, options.partitions);
-        let config = consumer::pull::Config {
+        let base = consumer::pull::Config {
             durable_name: Some(name.clone()),
             filter_subject: nats::subject(options.partition),
             ack_policy: consumer::AckPolicy::Explicit,
@@ -284,9 +284,23 @@ impl Worker<'_> {
             ..Default::default()
         };
         loop {
+            // The log, not the server, says where this partition stands:
+            // the consumer is made afresh to deliver from the message after
+            // the log's last one. A consumer kept from before a kill or a
+            // lost subscription would deliver its unacknowledged messages
+            // again only after ACK_WAIT, behind newer ones, and a message
+            // that arrives after a later one (or after the close marker)
+            // cannot be told from a copy by its sequence alone.
+            let config = consumer::pull::Config {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: self.day.last_seq + 1,
+                },
+                ..base.clone()
+            };
             let consumer: consumer::PullConsumer =
-                nats::retry(&format!("cannot open consumer {name}"), || {
-                    consumer_stream.get_or_create_consumer(&name, config.clone())
+                nats::retry(&format!("cannot open consumer {name}"), || async {
+                    let _ = consumer_stream.delete_consumer(&name).await;
+                    consumer_stream.create_consumer(config.clone()).await
                 })
                 .await;
             let mut messages = nats::retry("cannot pull messages", || {

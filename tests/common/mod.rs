@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod nats;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
