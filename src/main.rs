@@ -176,8 +176,8 @@ fn stream_command(command: Command) -> ExitCode {
         })
         .map(|summary| {
             eprintln!(
-                "settle: published {} rows of {} file(s) ({} already in the stream)",
-                summary.rows_published, summary.files, summary.rows_resumed
+                "settle: published {} rows of {} file(s) ({} already in the stream, {} messages dropped by the server as duplicates)",
+                summary.rows_published, summary.files, summary.rows_resumed, summary.duplicates
             );
         }),
         Command::Close(args) => publish::close(

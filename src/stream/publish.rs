@@ -55,6 +55,9 @@ pub struct PublishSummary {
     pub rows_published: u64,
     /// Rows a previous, interrupted publisher had already stored.
     pub rows_resumed: u64,
+    /// Messages the server dropped as copies of ones it holds (same
+    /// message id within its duplicate window).
+    pub duplicates: u64,
 }
 
 /// An input read whole.
@@ -178,13 +181,14 @@ struct Pipe {
     rate: Option<u64>,
     started: Instant,
     rows: u64,
+    duplicates: u64,
 }
 
 impl Pipe {
     async fn send(&mut self, subject: String, headers: HeaderMap, payload: Vec<u8>) -> Result<()> {
         while self.pending.len() >= self.window {
             let oldest = self.pending.pop_front().expect("a pending publish");
-            oldest.await.map_err(publish_failed)?;
+            self.acked(oldest).await?;
         }
         let ack = self
             .context
@@ -209,11 +213,19 @@ impl Pipe {
         self.rows += 1;
     }
 
-    async fn finish(mut self) -> Result<()> {
-        while let Some(ack) = self.pending.pop_front() {
-            ack.await.map_err(publish_failed)?;
+    async fn acked(&mut self, ack: PublishAckFuture) -> Result<()> {
+        if ack.await.map_err(publish_failed)?.duplicate {
+            self.duplicates += 1;
         }
         Ok(())
+    }
+
+    /// Waits for every ack; the count of duplicates.
+    async fn finish(mut self) -> Result<u64> {
+        while let Some(ack) = self.pending.pop_front() {
+            self.acked(ack).await?;
+        }
+        Ok(self.duplicates)
     }
 }
 
@@ -254,8 +266,16 @@ pub fn publish(options: &PublishOptions) -> Result<PublishSummary> {
         )
         .await?;
         let resume = resume_point(&context, &options.stream, &inputs).await?;
-        if let Some(position) = resume {
-            eprintln!("settle: resuming after {position:?}, the stream's last message");
+        match resume {
+            Some(Position::Row { file, line }) => eprintln!(
+                "settle: the stream ends at line {line} of {}: resuming after it",
+                inputs[file as usize].name
+            ),
+            Some(Position::Head { file, partition }) => eprintln!(
+                "settle: the stream ends at the head of {} to partition {partition}: resuming after it",
+                inputs[file as usize].name
+            ),
+            None => {}
         }
         let done = |position: Position| resume.is_some_and(|r| position.key() <= r.key());
         let mut pipe = Pipe {
@@ -265,6 +285,7 @@ pub fn publish(options: &PublishOptions) -> Result<PublishSummary> {
             rate: options.rate,
             started: Instant::now(),
             rows: 0,
+            duplicates: 0,
         };
         let mut summary = PublishSummary {
             files: inputs.len(),
@@ -319,7 +340,7 @@ pub fn publish(options: &PublishOptions) -> Result<PublishSummary> {
                 .await?;
             }
         }
-        pipe.finish().await?;
+        summary.duplicates = pipe.finish().await?;
         Ok(summary)
     })
 }
