@@ -75,24 +75,24 @@ struct OpenDay {
 }
 
 impl OpenDay {
-    fn apply(&mut self, entry: &Entry) {
+    fn apply(&mut self, entry: Entry) {
         self.last_seq = self.last_seq.max(entry.seq());
         match entry {
             Entry::Base { .. } => {}
             Entry::File { index, head, .. } => {
-                let index = *index as usize;
+                let index = index as usize;
                 if self.files.len() <= index {
                     self.files.resize(index + 1, None);
                 }
-                self.files[index] = Some(head.clone());
+                self.files[index] = Some(head);
             }
-            Entry::Row { row, .. } => self.rows.push(row.clone()),
-            Entry::Close { seq, day } => self.close = Some((*seq, *day)),
+            Entry::Row { row, .. } => self.rows.push(row),
+            Entry::Close { seq, day } => self.close = Some((seq, day)),
             Entry::Foreign {
                 seq,
                 subject,
                 detail,
-            } => self.foreign.push((*seq, subject.clone(), detail.clone())),
+            } => self.foreign.push((seq, subject, detail)),
         }
     }
 
@@ -278,7 +278,7 @@ impl Worker<'_> {
         let base = consumer::pull::Config {
             durable_name: Some(name.clone()),
             filter_subject: nats::subject(options.partition),
-            ack_policy: consumer::AckPolicy::Explicit,
+            ack_policy: consumer::AckPolicy::All,
             ack_wait: ACK_WAIT,
             max_ack_pending: ACK_PENDING_MAX,
             ..Default::default()
@@ -361,7 +361,6 @@ impl Worker<'_> {
                 continue;
             };
             self.log.append(&entry);
-            self.day.apply(&entry);
             match &entry {
                 Entry::File { index, head, .. } => {
                     self.arrival.start_file(*index, head);
@@ -370,15 +369,20 @@ impl Worker<'_> {
                     self.arrival.fee_fen(row);
                     self.arrival.record_latency(published_ns);
                 }
-                Entry::Close { day, .. } => {
-                    self.log.sync()?;
-                    ack_all(&mut to_ack).await;
-                    self.close(seq, *day).await?;
-                    let _ = message.ack().await;
-                    closed = true;
-                    continue;
-                }
                 _ => {}
+            }
+            let close = match entry {
+                Entry::Close { seq, day } => Some((seq, day)),
+                _ => None,
+            };
+            self.day.apply(entry);
+            if let Some((seq, day)) = close {
+                self.log.sync()?;
+                ack_all(&mut to_ack).await;
+                self.close(seq, day).await?;
+                let _ = message.ack().await;
+                closed = true;
+                continue;
             }
             to_ack.push(message);
         }
@@ -388,12 +392,15 @@ impl Worker<'_> {
     }
 }
 
-/// Acknowledges messages whose effect is durable. A lost ack only makes
-/// the server deliver the message again, which the log then skips.
+/// Acknowledges messages whose effect is durable: one ack, of the last,
+/// which under `AckPolicy::All` acknowledges every earlier message of the
+/// consumer too (all of them are in the log by then, D86). A lost ack only
+/// makes the server deliver the messages again, which the log then skips.
 async fn ack_all(messages: &mut Vec<jetstream::Message>) {
-    for message in messages.drain(..) {
-        let _ = message.ack().await;
+    if let Some(last) = messages.last() {
+        let _ = last.ack().await;
     }
+    messages.clear();
 }
 
 fn log_path(options: &WorkerOptions) -> PathBuf {
@@ -417,13 +424,14 @@ pub fn work(options: &WorkerOptions) -> Result<Vec<Closed>> {
     let mut arrival = Arrival::new(&options.config, &options.merchants)?;
     let (log, entries) = Log::open(&log_path(options))?;
     let mut day = OpenDay::default();
-    for entry in &entries {
-        day.apply(entry);
-        if let Entry::File { index, head, .. } = entry {
+    let resumed = !entries.is_empty();
+    for entry in entries {
+        if let Entry::File { index, head, .. } = &entry {
             arrival.start_file(*index, head);
         }
+        day.apply(entry);
     }
-    if !entries.is_empty() {
+    if resumed {
         eprintln!(
             "settle: worker {}/{} resumes from its log: {} rows, stream sequence {}",
             options.partition,
