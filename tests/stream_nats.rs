@@ -406,3 +406,84 @@ fn a_killed_publisher_restarted_stores_each_row_once() {
     assert_eq!(lines.len() as u64, rows);
     assert!(case.records.keys().all(|l| unique.contains(l)));
 }
+
+/// The kill harness (issue 16): while a paced publisher runs, workers are
+/// killed (SIGKILL) at pseudo-random moments and restarted, the server is
+/// killed and restarted, and a publisher that fails or is killed is
+/// restarted; every row must still reach exactly one worker. Slow, so
+/// ignored; run it with
+/// `SETTLE_KILLS=50 SETTLE_SERVER_RESTARTS=5 cargo test --release --test stream_nats -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn kill_harness() {
+    let Some(mut server) = NatsServer::start() else {
+        return;
+    };
+    let kills: u32 = std::env::var("SETTLE_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let restarts: u32 = std::env::var("SETTLE_SERVER_RESTARTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let case = Case::new(60_000);
+    let p = 2;
+    let publish = |server: &NatsServer| {
+        case.publish(server, p, &["--rate", "5000", "--close", DAY])
+            .spawn()
+            .unwrap()
+    };
+    let mut publisher = Some(publish(&server));
+    let mut workers: Vec<Child> = (0..p).map(|k| case.worker(&server, k, p)).collect();
+    let mut random = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random
+    };
+    let (mut killed, mut restarted, mut publisher_restarts) = (0u32, 0u32, 0u32);
+    // Spread the faults over the publish (about 12 s at 5000 rows/s).
+    let step = Duration::from_millis(10_000 / u64::from(kills + restarts).max(1));
+    while killed < kills || restarted < restarts {
+        std::thread::sleep(step + Duration::from_millis(next() % 50));
+        if restarted < restarts && next() % u64::from(kills + restarts) < u64::from(restarts) {
+            server.restart();
+            restarted += 1;
+        } else if killed < kills {
+            let k = (next() % u64::from(p)) as usize;
+            kill9(&mut workers[k]);
+            workers[k] = case.worker(&server, k as u32, p);
+            killed += 1;
+        }
+        // A publisher that lost the server exits 1; it resumes when run again.
+        if let Some(child) = publisher.as_mut() {
+            if let Some(status) = child.try_wait().unwrap() {
+                if status.success() {
+                    publisher = None;
+                } else {
+                    publisher = Some(publish(&server));
+                    publisher_restarts += 1;
+                }
+            }
+        }
+    }
+    loop {
+        let Some(mut child) = publisher.take() else {
+            break;
+        };
+        let status = child.wait().unwrap();
+        if !status.success() {
+            publisher = Some(publish(&server));
+            publisher_restarts += 1;
+        }
+    }
+    for (k, worker) in workers.iter_mut().enumerate() {
+        wait(worker, &format!("worker {k}"));
+    }
+    eprintln!(
+        "kill harness: {killed} worker kills, {restarted} server restarts, {publisher_restarts} publisher restarts"
+    );
+    case.assert_exactly_once(p);
+}

@@ -259,6 +259,32 @@ impl Log {
         frame(entry, &mut self.pending);
     }
 
+    /// Whether entries wait for a sync.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The entries appended so far, as a write-and-sync to run off the
+    /// async thread (on a second handle of the same file, so the log's
+    /// offset moves with it). One at a time: `sync` and `rotate` only after
+    /// it is done.
+    pub fn take_pending(
+        &mut self,
+    ) -> Result<impl FnOnce() -> std::io::Result<()> + Send + 'static> {
+        let mut file = self
+            .file
+            .try_clone()
+            .map_err(|e| io(&self.path, "opening the worker log", e))?;
+        let bytes = std::mem::take(&mut self.pending);
+        Ok(move || {
+            if !bytes.is_empty() {
+                file.write_all(&bytes)?;
+                file.sync_data()?;
+            }
+            Ok(())
+        })
+    }
+
     /// Writes the entries appended so far and syncs them to disk.
     pub fn sync(&mut self) -> Result<()> {
         if self.pending.is_empty() {

@@ -193,6 +193,34 @@ struct Worker<'o> {
     context: jetstream::Context,
     facts: jetstream::stream::Stream,
     closed: Vec<Closed>,
+    /// The log's write and sync in flight (at most one), with the message
+    /// to ack when it is done.
+    syncing: Option<Syncing>,
+    /// The last message taken whose entries are not yet in a sync.
+    unacked: Option<jetstream::Message>,
+}
+
+/// A log write on the blocking pool: rows keep arriving, and their fees
+/// keep being known, while the disk syncs the batch before them.
+struct Syncing {
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    last: Option<jetstream::Message>,
+}
+
+/// Waits for a sync, then acks its last message.
+async fn synced(
+    done: std::result::Result<std::io::Result<()>, tokio::task::JoinError>,
+    last: Option<jetstream::Message>,
+) -> Result<()> {
+    done.map_err(std::io::Error::other)
+        .and_then(|written| written)
+        .map_err(|e| Error::io("writing the worker log", e))?;
+    if let Some(message) = last {
+        // A lost ack only makes the server deliver again what the log
+        // then skips.
+        let _ = message.ack().await;
+    }
+    Ok(())
 }
 
 impl Worker<'_> {
@@ -313,42 +341,85 @@ impl Worker<'_> {
             })
             .await;
             loop {
-                let first = match messages.next().await {
-                    Some(Ok(message)) => message,
-                    Some(Err(error)) => {
-                        eprintln!("settle: lost the server ({error}); pulling again");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        break;
+                tokio::select! {
+                    biased;
+                    done = async { (&mut self.syncing.as_mut().expect("a sync in flight").handle).await },
+                        if self.syncing.is_some() =>
+                    {
+                        let last = self.syncing.take().and_then(|syncing| syncing.last);
+                        synced(done, last).await?;
+                        self.start_sync()?;
                     }
-                    None => break,
-                };
-                let mut batch = vec![first];
-                // Whatever has already arrived joins the batch: one log
-                // sync for all of it.
-                while batch.len() < BATCH_MAX {
-                    match tokio::time::timeout(Duration::ZERO, messages.next()).await {
-                        Ok(Some(Ok(message))) => batch.push(message),
-                        _ => break,
+                    next = messages.next() => {
+                        let first = match next {
+                            Some(Ok(message)) => message,
+                            Some(Err(error)) => {
+                                eprintln!("settle: lost the server ({error}); pulling again");
+                                self.settle_syncs().await?;
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                break;
+                            }
+                            None => {
+                                self.settle_syncs().await?;
+                                break;
+                            }
+                        };
+                        let mut batch = vec![first];
+                        // Whatever has already arrived joins the batch: one
+                        // log sync for all of it.
+                        while batch.len() < BATCH_MAX {
+                            match tokio::time::timeout(Duration::ZERO, messages.next()).await {
+                                Ok(Some(Ok(message))) => batch.push(message),
+                                _ => break,
+                            }
+                        }
+                        if self.take(batch).await? && options.once {
+                            self.settle_syncs().await?;
+                            return Ok(());
+                        }
+                        self.start_sync()?;
                     }
-                }
-                if self.take(batch).await? && options.once {
-                    return Ok(());
                 }
             }
         }
     }
 
-    /// Takes a batch of messages: logs them, syncs, acks; a close marker
-    /// closes the day first. True when a day was closed.
+    /// Starts writing and syncing the log's new entries, unless a sync is
+    /// in flight (the next starts when it is done).
+    fn start_sync(&mut self) -> Result<()> {
+        if self.syncing.is_some() || (self.unacked.is_none() && !self.log.has_pending()) {
+            return Ok(());
+        }
+        let write = self.log.take_pending()?;
+        self.syncing = Some(Syncing {
+            handle: tokio::task::spawn_blocking(write),
+            last: self.unacked.take(),
+        });
+        Ok(())
+    }
+
+    /// Makes every entry taken so far durable and acks it: waits for the
+    /// sync in flight, then syncs the rest here.
+    async fn settle_syncs(&mut self) -> Result<()> {
+        if let Some(syncing) = self.syncing.take() {
+            let done = syncing.handle.await;
+            synced(done, syncing.last).await?;
+        }
+        self.log.sync()?;
+        synced(Ok(Ok(())), self.unacked.take()).await
+    }
+
+    /// Takes a batch of messages into the log and the day (their acks
+    /// follow the log's sync); a close marker closes the day once every
+    /// entry before it is durable. True when a day was closed.
     async fn take(&mut self, batch: Vec<jetstream::Message>) -> Result<bool> {
-        let mut to_ack = Vec::with_capacity(batch.len());
         let mut closed = false;
         for message in batch {
             let Ok(seq) = message.info().map(|info| info.stream_sequence) else {
                 continue; // Not a JetStream delivery: nothing to ack.
             };
             if seq <= self.day.last_seq {
-                to_ack.push(message);
+                self.unacked = Some(message);
                 continue;
             }
             let incoming = nats::classify(message.headers.as_ref(), &message.payload);
@@ -357,7 +428,7 @@ impl Worker<'_> {
                 _ => 0,
             };
             let Some(entry) = self.day.entry_for(seq, message.subject.as_str(), incoming) else {
-                to_ack.push(message);
+                self.unacked = Some(message);
                 continue;
             };
             self.log.append(&entry);
@@ -377,30 +448,16 @@ impl Worker<'_> {
             };
             self.day.apply(entry);
             if let Some((seq, day)) = close {
-                self.log.sync()?;
-                ack_all(&mut to_ack).await;
+                self.settle_syncs().await?;
                 self.close(seq, day).await?;
                 let _ = message.ack().await;
                 closed = true;
                 continue;
             }
-            to_ack.push(message);
+            self.unacked = Some(message);
         }
-        self.log.sync()?;
-        ack_all(&mut to_ack).await;
         Ok(closed)
     }
-}
-
-/// Acknowledges messages whose effect is durable: one ack, of the last,
-/// which under `AckPolicy::All` acknowledges every earlier message of the
-/// consumer too (all of them are in the log by then, D86). A lost ack only
-/// makes the server deliver the messages again, which the log then skips.
-async fn ack_all(messages: &mut Vec<jetstream::Message>) {
-    if let Some(last) = messages.last() {
-        let _ = last.ack().await;
-    }
-    messages.clear();
 }
 
 fn log_path(options: &WorkerOptions) -> PathBuf {
@@ -454,6 +511,8 @@ pub fn work(options: &WorkerOptions) -> Result<Vec<Closed>> {
             context,
             facts,
             closed: Vec::new(),
+            syncing: None,
+            unacked: None,
         };
         if let Some((seq, day)) = pending_close {
             worker.close(seq, day).await?;
