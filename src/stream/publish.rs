@@ -106,15 +106,6 @@ enum Position {
     Row { file: u32, line: u64 },
 }
 
-impl Position {
-    fn key(self) -> (u32, u8, u64) {
-        match self {
-            Position::Head { file, partition } => (file, 0, u64::from(partition)),
-            Position::Row { file, line } => (file, 1, line),
-        }
-    }
-}
-
 /// The last message a previous publisher of the same input stored, if the
 /// stream's last message is one.
 async fn resume_point(
@@ -173,6 +164,41 @@ async fn resume_point(
     Ok(position)
 }
 
+/// How many messages before the stream's last a resumed publisher sends
+/// again: twice the window, since after a broken connection at most a
+/// window's worth were in flight and at most a window more sent after them.
+fn resend_margin(window: usize) -> u64 {
+    2 * window.max(WINDOW_DEFAULT) as u64
+}
+
+/// The number of `position` in the publisher's order of messages, from 1.
+fn ordinal_of(inputs: &[Input], partitions: u32, position: Position) -> Result<u64> {
+    let mut ordinal = 0u64;
+    for (file, input) in (0u32..).zip(inputs) {
+        for partition in 0..partitions {
+            ordinal += 1;
+            if position == (Position::Head { file, partition }) {
+                return Ok(ordinal);
+            }
+        }
+        let mut records = Records::new(&input.bytes, &input.name)?;
+        while let Some(cut) = records.next() {
+            ordinal += 1;
+            if position
+                == (Position::Row {
+                    file,
+                    line: cut.line,
+                })
+            {
+                return Ok(ordinal);
+            }
+        }
+    }
+    // The stream's last message names a line the input lacks: publish it
+    // all again (the server drops what it holds).
+    Ok(0)
+}
+
 /// Publishes with at most `window` acks outstanding, paced at `rate`.
 struct Pipe {
     context: jetstream::Context,
@@ -220,12 +246,12 @@ impl Pipe {
         Ok(())
     }
 
-    /// Waits for every ack; the count of duplicates.
-    async fn finish(mut self) -> Result<u64> {
+    /// Waits for every ack; the count of duplicates since the last drain.
+    async fn drain(&mut self) -> Result<u64> {
         while let Some(ack) = self.pending.pop_front() {
             self.acked(ack).await?;
         }
-        Ok(self.duplicates)
+        Ok(std::mem::take(&mut self.duplicates))
     }
 }
 
@@ -277,7 +303,21 @@ pub fn publish(options: &PublishOptions) -> Result<PublishSummary> {
             ),
             None => {}
         }
-        let done = |position: Position| resume.is_some_and(|r| position.key() <= r.key());
+        // The messages lost in a broken connection (a server restart) are
+        // at most a window's worth, all before the last stored message, so
+        // the last RESEND_MARGIN messages up to it are sent again: the
+        // server drops those it holds by their ids (within its duplicate
+        // window; after it, the workers recognise the copies).
+        let resend_from = match resume {
+            Some(position) => ordinal_of(&inputs, options.partitions, position)?
+                .saturating_sub(resend_margin(options.window)),
+            None => 0,
+        };
+        let mut ordinal = 0u64;
+        let mut done = |_position: Position| {
+            ordinal += 1;
+            ordinal <= resend_from
+        };
         let mut pipe = Pipe {
             context: context.clone(),
             window: options.window.max(1),
@@ -330,6 +370,9 @@ pub fn publish(options: &PublishOptions) -> Result<PublishSummary> {
                 summary.rows_published += 1;
             }
         }
+        // Every row is stored before a close marker is sent: a row lost in
+        // a broken connection must not come after the close of its day.
+        summary.duplicates = pipe.drain().await?;
         if let Some(day) = options.close {
             for partition in 0..options.partitions {
                 pipe.send(
@@ -340,7 +383,7 @@ pub fn publish(options: &PublishOptions) -> Result<PublishSummary> {
                 .await?;
             }
         }
-        summary.duplicates = pipe.finish().await?;
+        summary.duplicates += pipe.drain().await?;
         Ok(summary)
     })
 }

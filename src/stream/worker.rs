@@ -76,7 +76,9 @@ struct OpenDay {
 
 impl OpenDay {
     fn apply(&mut self, entry: Entry) {
-        self.last_seq = self.last_seq.max(entry.seq());
+        // The last entry's, not the largest: after a server lost its
+        // stream's tail the sequences go on below the log's (see `run`).
+        self.last_seq = entry.seq();
         match entry {
             Entry::Base { .. } => {}
             Entry::File { index, head, .. } => {
@@ -86,7 +88,19 @@ impl OpenDay {
                 }
                 self.files[index] = Some(head);
             }
-            Entry::Row { row, .. } => self.rows.push(row),
+            Entry::Row { row, .. } => {
+                // Rows come in (file, line) order, except those that fill a
+                // gap a broken connection left (sent again by a resumed
+                // publisher): they go into their place.
+                let key = (row.file_index, row.line);
+                match self.rows.last() {
+                    Some(last) if (last.file_index, last.line) > key => {
+                        let at = self.rows.partition_point(|r| (r.file_index, r.line) < key);
+                        self.rows.insert(at, row);
+                    }
+                    _ => self.rows.push(row),
+                }
+            }
             Entry::Close { seq, day } => self.close = Some((seq, day)),
             Entry::Foreign {
                 seq,
@@ -94,6 +108,14 @@ impl OpenDay {
                 detail,
             } => self.foreign.push((seq, subject, detail)),
         }
+    }
+
+    /// The row held at `line` of file `file_index`.
+    fn row_at(&self, file_index: u32, line: u64) -> Option<&Row> {
+        self.rows
+            .binary_search_by_key(&(file_index, line), |r| (r.file_index, r.line))
+            .ok()
+            .map(|i| &self.rows[i])
     }
 
     /// The entry a received message makes, or `None` for a copy of a file
@@ -136,12 +158,9 @@ impl OpenDay {
                 ..
             }) => {
                 let held = self.files.get(file_index as usize).and_then(Option::as_ref);
-                let last_line = self
-                    .rows
-                    .iter()
-                    .rev()
-                    .find(|r| r.file_index == file_index)
-                    .map_or(0, |r| r.line);
+                let copy = self
+                    .row_at(file_index, line)
+                    .is_some_and(|r| r.bytes == bytes && r.duplicate_of == duplicate_of);
                 match held {
                     None => foreign(format!(
                         "a row of file {file_index}, whose head has not arrived"
@@ -149,8 +168,11 @@ impl OpenDay {
                     Some(head) if nats::sha_prefix(&head.sha256) != sha_prefix => {
                         foreign(format!("a row of another input than file {file_index}"))
                     }
-                    Some(_) if line <= last_line => foreign(format!(
-                        "line {line} of file {file_index} arrives after line {last_line}"
+                    // A row held already, sent again by a resumed publisher
+                    // after the server's duplicate window, is a copy.
+                    Some(_) if copy => return None,
+                    Some(_) if self.row_at(file_index, line).is_some() => foreign(format!(
+                        "line {line} of file {file_index} arrives again with other bytes"
                     )),
                     Some(_) if !arrival::cut_one(&bytes, &mut Default::default()) => foreign(
                         format!("line {line} of file {file_index} is not one CSV record"),
@@ -319,6 +341,23 @@ impl Worker<'_> {
             // again only after ACK_WAIT, behind newer ones, and a message
             // that arrives after a later one (or after the close marker)
             // cannot be told from a copy by its sequence alone.
+            let stream_last = nats::retry("cannot read the stream's state", || {
+                consumer_stream.get_info()
+            })
+            .await
+            .state
+            .last_sequence;
+            if stream_last < self.day.last_seq {
+                // A server killed before it wrote what it had acked comes
+                // back without the stream's tail, and numbers new messages
+                // from there: they must not be skipped as copies. Rows that
+                // come again are recognised by file and line instead.
+                eprintln!(
+                    "settle: the stream ends at sequence {stream_last}, before this worker's log ({}): the server lost messages; taking them again from there",
+                    self.day.last_seq
+                );
+                self.day.last_seq = stream_last;
+            }
             let config = consumer::pull::Config {
                 deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                     start_sequence: self.day.last_seq + 1,

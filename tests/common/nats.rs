@@ -77,9 +77,26 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (SIGKILL) and starts it again on the same port
-    /// and store.
+    /// Stops the server (SIGTERM: it flushes its store) and starts it
+    /// again on the same port and store.
     pub fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.spawn();
+    }
+
+    /// Kills the server (SIGKILL: what it had not written to its store is
+    /// lost, acked or not) and starts it again on the same port and store.
+    pub fn restart_hard(&mut self) {
         self.stop();
         self.spawn();
     }
