@@ -466,14 +466,12 @@ fn kill_harness() {
             killed += 1;
         }
         // A publisher that lost the server exits 1; it resumes when run again.
-        if let Some(child) = publisher.as_mut() {
-            if let Some(status) = child.try_wait().unwrap() {
-                if status.success() {
-                    publisher = None;
-                } else {
-                    publisher = Some(publish(&server));
-                    publisher_restarts += 1;
-                }
+        if let Some(status) = publisher.as_mut().and_then(|c| c.try_wait().unwrap()) {
+            if status.success() {
+                publisher = None;
+            } else {
+                publisher = Some(publish(&server));
+                publisher_restarts += 1;
             }
         }
     }
