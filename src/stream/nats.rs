@@ -281,17 +281,43 @@ pub async fn ensure_stream(
     Ok(stream)
 }
 
-/// The existing stream `name`, waited for (with backoff) until a publisher
-/// creates it, and checked to have `partitions` partitions.
+/// The existing stream `name`, checked to have `partitions` partitions.
+/// Until a publisher creates it the stream is looked for every
+/// `STREAM_POLL` (a worker started first takes the first rows at once);
+/// a server that cannot be reached is retried with backoff.
 pub async fn existing_stream(
     context: &jetstream::Context,
     name: &str,
     partitions: u32,
 ) -> Result<stream::Stream> {
-    let stream = retry(&format!("cannot open stream {name}"), || {
-        context.get_stream(name)
-    })
-    .await;
+    const STREAM_POLL: Duration = Duration::from_millis(20);
+    let mut wait = BACKOFF_FIRST;
+    let mut said = false;
+    let stream = loop {
+        match context.get_stream(name).await {
+            Ok(stream) => break stream,
+            Err(error) => {
+                let missing = matches!(
+                    error.kind(),
+                    jetstream::context::GetStreamErrorKind::JetStream(e) if e.code() == 404
+                );
+                if missing {
+                    if !said {
+                        eprintln!("settle: waiting for stream {name} to be created");
+                        said = true;
+                    }
+                    tokio::time::sleep(STREAM_POLL).await;
+                } else {
+                    eprintln!(
+                        "settle: cannot open stream {name}: {error}; retrying in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    };
     check_partitions(&stream, name, partitions)?;
     Ok(stream)
 }

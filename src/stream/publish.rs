@@ -234,6 +234,11 @@ impl Pipe {
             // granularity.
             if due > elapsed + Duration::from_millis(1) {
                 tokio::time::sleep(due - elapsed).await;
+            } else {
+                // Let the connection's task write what is queued: on this
+                // single-threaded runtime it runs only when the publisher
+                // waits, and a paced row should leave when it is stamped.
+                tokio::task::yield_now().await;
             }
         }
         self.rows += 1;
