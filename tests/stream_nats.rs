@@ -493,3 +493,37 @@ fn kill_harness() {
     );
     case.assert_exactly_once(p);
 }
+
+#[test]
+fn a_worker_killed_during_its_close_redoes_it_on_restart() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let case = Case::new(3_000);
+    assert!(
+        case.publish(&server, 2, &["--close", DAY])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Alone, worker 0 logs the close and waits for partition 1's fact.
+    let mut alone = case.worker(&server, 0, 2);
+    let log = case.dir.path().join("work-0").join("stderr-0");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("waiting for partition 1")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "worker 0 never waited for partition 1"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill9(&mut alone);
+    let mut again = case.worker(&server, 0, 2);
+    let mut other = case.worker(&server, 1, 2);
+    wait(&mut again, "worker 0");
+    wait(&mut other, "worker 1");
+    case.assert_exactly_once(2);
+}
