@@ -9,7 +9,10 @@
 //! only a reader of the whole input in file order can make. It must not
 //! settle money: the partitions run the batch pipeline.
 
+pub mod folder;
 pub mod judge;
+pub mod merge;
+pub mod partition;
 pub mod records;
 
 /// The most partitions a stream may have: a worker per partition, and a
