@@ -338,6 +338,40 @@ fn hand_made_rows_merge_to_the_batch_run_and_chain() {
         state_in: Some(expected1),
     };
     check(&day2, work, "hand2", &[1, 2, 4, 16]);
+
+    // The command line: the same merge, and folders that are not one
+    // close (a partition missing; partitions of two days) exit 2.
+    let merge_cli = |parts: &[PathBuf], out: &Path| {
+        std::process::Command::new(common::BIN)
+            .arg("merge")
+            .args(parts)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let part = |label: &str, k: u32| work.join(format!("parts-{label}-2/part-{k}-of-2"));
+    let out = work.join("cli-merged");
+    let merged = merge_cli(&[part("hand2", 1), part("hand2", 0)], &out);
+    assert!(
+        merged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    assert_same(&work.join("batch-hand2"), &out, "settle merge");
+    for (parts, why) in [
+        (vec![part("hand2", 0)], "partitions 0 to P - 1"),
+        (
+            vec![part("hand1", 0), part("hand2", 1)],
+            "not partitions of one close",
+        ),
+    ] {
+        let refused = merge_cli(&parts, &work.join("cli-refused"));
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(!work.join("cli-refused").exists());
+    }
 }
 
 #[test]
