@@ -12,8 +12,10 @@
 pub mod folder;
 pub mod judge;
 pub mod merge;
+mod merged_state;
 pub mod partition;
 pub mod records;
+mod restrict;
 
 /// The most partitions a stream may have: a worker per partition, and a
 /// partition is a subject, so a few hundred is already far more than a

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use crate::calendar::{self, Day};
 use crate::config::{self, Settings, limits};
 use crate::error::{Error, Result};
-use crate::ingest::csv::{Record, Tokenizer};
 use crate::ingest::header::{self, Header};
 use crate::ingest::reject::RejectCode;
 use crate::ingest::txn::{self, Kind};
@@ -25,7 +24,7 @@ use crate::pipeline::{self, Ingested, Input, Plan, TxnFile, Verdicts};
 use crate::state::{self, PriorState};
 
 use super::folder::{self, AdjustmentJudgement, Description, IndexLine, Named};
-use super::{FileHead, PARTITIONS_MAX, Row, partition_of, records};
+use super::{FileHead, PARTITIONS_MAX, Row, partition_of, records, restrict};
 
 /// What a partition's close reads besides its rows.
 #[derive(Clone, Debug)]
@@ -78,37 +77,6 @@ fn display(path: &Path) -> String {
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::Usage(format!("{}: cannot read: {e}", path.display())))
-}
-
-/// The master data file with only the merchants of `partition`: the other
-/// rows become blank lines, so that any message keeps its line numbers.
-fn restrict_merchants(
-    bytes: &[u8],
-    name: &str,
-    partition: u32,
-    partitions: u32,
-) -> Result<Merchants> {
-    let header = header::read(bytes, name, &[("merchant_id", true)])?;
-    let head = FileHead {
-        name: name.to_string(),
-        head: bytes[..header.data_start].to_vec(),
-        sha256: String::new(),
-    };
-    let mut tokenizer = Tokenizer::new(bytes, header.data_start);
-    let mut record = Record::default();
-    let mut kept = Vec::new();
-    while tokenizer.next_record(&mut record) {
-        if partition_of(record.field_or_empty(header.columns[0]), partitions) == partition {
-            kept.push(Row {
-                file_index: 0,
-                line: header.lines_before_data + record.lines_before + 1,
-                bytes: bytes[record.start..record.end].to_vec(),
-                duplicate_of: None,
-            });
-        }
-    }
-    let kept: Vec<&Row> = kept.iter().collect();
-    merchants::parse(&records::rebuild(&head, &kept)?, name)
 }
 
 /// Parses and links the rows of partition `options.partition` (given in
@@ -176,7 +144,7 @@ pub fn open(options: &PartitionOptions, files: &[FileHead], rows: &[Row]) -> Res
     let merchants_name = display(&options.merchants);
     let merchants_bytes = read(&options.merchants)?;
     let all_merchants = merchants::parse(&merchants_bytes, &merchants_name)?;
-    let merchants = restrict_merchants(&merchants_bytes, &merchants_name, partition, partitions)?;
+    let merchants = restrict::merchants(&merchants_bytes, &merchants_name, partition, partitions)?;
     let adjustments = match &options.adjustments {
         None => None,
         Some(path) => {
@@ -199,7 +167,7 @@ pub fn open(options: &PartitionOptions, files: &[FileHead], rows: &[Row]) -> Res
         let (mine, after) = rest.split_at(count);
         rest = after;
         #[cfg(debug_assertions)]
-        check_partition(mine, head, partition, partitions);
+        restrict::check_partition(mine, head, partition, partitions);
         for row in mine {
             if let Some(first) = row.duplicate_of {
                 verdicts.push(((row.file_index, row.line), first));
@@ -236,28 +204,6 @@ pub fn open(options: &PartitionOptions, files: &[FileHead], rows: &[Row]) -> Res
     let ingested = pipeline::ingest(&opened.plan(None))?;
     opened.ingested = Some(ingested);
     Ok(opened)
-}
-
-/// Checks, in debug builds, that every row is of a merchant of
-/// `partition` (the publisher deals them; a partition trusts it).
-#[cfg(debug_assertions)]
-fn check_partition(rows: &[Row], head: &FileHead, partition: u32, partitions: u32) {
-    let Ok(header) = header::read(&head.head, &head.name, &txn::COLUMNS) else {
-        return;
-    };
-    let mut record = Record::default();
-    for row in rows {
-        let mut tokenizer = Tokenizer::new(&row.bytes, 0);
-        tokenizer.next_record(&mut record);
-        let merchant_id = record.field_or_empty(header.columns[1]);
-        debug_assert_eq!(
-            partition_of(merchant_id, partitions),
-            partition,
-            "{} line {}: a row of another partition",
-            head.name,
-            row.line
-        );
-    }
 }
 
 impl Opened {
@@ -440,10 +386,8 @@ impl Opened {
         })
     }
 
-    /// Judges the whole adjustments file, as the batch run does (full
-    /// master data, the run's settlement dates, adj_id taken across all
-    /// merchants), and rebuilds it with this partition's accepted rows
-    /// alone on their lines.
+    /// The whole adjustments file's judgement, and this partition's
+    /// rebuilt file (`restrict::adjustments`).
     fn judge_adjustments(&self) -> Result<Option<(AdjustmentJudgement, Vec<u8>)>> {
         let Some((bytes, name)) = &self.adjustments else {
             return Ok(None);
@@ -452,67 +396,15 @@ impl Opened {
         let owned = self
             .span()
             .map(|(start, horizon)| (start + lag, horizon + lag));
-        let file_index = self.files.len() as u32;
-        let judged = adjustments::parse(bytes, name, file_index, &self.all_merchants, owned)?;
-        let header = adjustments::read_header(bytes, name)?;
-        let head = FileHead {
-            name: name.clone(),
-            head: bytes[..header.data_start].to_vec(),
-            sha256: String::new(),
-        };
-        // The parser reads records in this order: each is rejected (its
-        // line is among the rejects) or is the next accepted one.
-        let mut tokenizer = Tokenizer::new(bytes, header.data_start);
-        let mut record = Record::default();
-        let mut rejected = judged.rejects.iter().map(|r| r.line).peekable();
-        let mut accepted = judged.accepted.iter();
-        let mut accepted_partitions = Vec::with_capacity(judged.accepted.len());
-        let mut kept = Vec::new();
-        let (partition, partitions) = (self.options.partition, self.options.partitions);
-        while tokenizer.next_record(&mut record) {
-            let line = header.lines_before_data + record.lines_before + 1;
-            if rejected.peek() == Some(&line) {
-                rejected.next();
-                continue;
-            }
-            let adjustment = accepted.next().expect("an accepted adjustment per record");
-            let owner = partition_of(
-                self.all_merchants.get(adjustment.merchant).id.as_bytes(),
-                partitions,
-            );
-            accepted_partitions.push(owner);
-            if owner == partition {
-                kept.push(Row {
-                    file_index,
-                    line,
-                    bytes: bytes[record.start..record.end].to_vec(),
-                    duplicate_of: None,
-                });
-            }
-        }
-        let kept: Vec<&Row> = kept.iter().collect();
-        let rebuilt = records::rebuild(&head, &kept)?;
-        let names: Vec<&str> = self
-            .files
-            .iter()
-            .map(|f| f.name.as_str())
-            .chain([name.as_str()])
-            .collect();
-        let rejects_csv = output::csv::rejects_file(&judged.rejects, &names)
-            [output::csv::REJECTS_HEADER.len()..]
-            .to_string();
-        let judgement = AdjustmentJudgement {
-            file: Named {
-                path: name.clone(),
-                sha256: sha256_hex(bytes),
-            },
-            rows_read: judged.rows_read,
-            rows_accepted: judged.accepted.len() as u64,
-            rows_rejected: judged.rejects.len() as u64,
-            accepted_partitions,
-            rejects_csv,
-        };
-        Ok(Some((judgement, rebuilt)))
+        let names: Vec<&str> = self.files.iter().map(|f| f.name.as_str()).collect();
+        restrict::adjustments(
+            (bytes, name),
+            &names,
+            &self.all_merchants,
+            owned,
+            (self.options.partition, self.options.partitions),
+        )
+        .map(Some)
     }
 
     /// The run's span (start, horizon), as `set_start` fixed it.
