@@ -414,3 +414,145 @@ fn generated_days_merge_to_the_batch_run_and_chain() {
     };
     assert_eq!(read, 200_000);
 }
+
+/// A small deterministic generator (64-bit LCG) for the random cases.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// Random rows over few merchants and few ids, so that ids repeat across
+/// merchants and partitions, references miss and cross merchants, and
+/// every kind of reject comes up.
+/// `purchases` holds the (merchant, id) of purchases so far: half the
+/// references name one of them, often of their own merchant.
+fn random_rows(
+    random: &mut Lcg,
+    rows: usize,
+    days: &[&str],
+    pool: &str,
+    purchases: &mut Vec<(String, String)>,
+) -> Vec<String> {
+    let merchants = ["MA", "MB", "MC", "MD", "ME", "MF", "MG", "ZZ"];
+    (0..rows)
+        .map(|_| {
+            let id = format!("{pool}{}", random.below(150));
+            let mut merchant = random.pick(&merchants).to_string();
+            let mut orig = format!("{pool}{}", random.below(150));
+            if !purchases.is_empty() && random.below(2) == 0 {
+                let (owner, named) = &purchases[random.below(purchases.len() as u64) as usize];
+                orig = named.clone();
+                if random.below(4) != 0 {
+                    merchant = owner.clone();
+                }
+            }
+            let ts = format!(
+                "{} {:02}:{:02}:00",
+                random.pick(days),
+                random.below(24),
+                random.below(60)
+            );
+            let amount = match random.below(20) {
+                0 => "1x".to_string(),
+                1 => "60000.00".to_string(),
+                _ => format!("{}.{:02}", 1 + random.below(300), random.below(100)),
+            };
+            match random.below(10) {
+                0..=4 => {
+                    let card = random.pick(&["debit", "credit", "debit", "debit", "cash"]);
+                    purchases.push((merchant.clone(), id.clone()));
+                    format!("{id},{merchant},{ts},purchase,{amount},{card},,")
+                }
+                5..=7 => format!("{id},{merchant},{ts},refund,{amount},,{orig},"),
+                8 => format!("{id},{merchant},{ts},void,{amount},,{orig},"),
+                _ => format!("{id},{merchant}"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn random_days_merge_to_the_batch_run() {
+    let (_dir, work) = work_dir();
+    let work = work.as_path();
+    let merchants = "merchant_id,mcc,activated_on,deposit,deactivated_on\n\
+        MA,5411,2026-10-01,299.00,\n\
+        MB,5812,2026-10-01,10.00,\n\
+        MC,8062,2026-10-20,0.00,\n\
+        MD,5411,2026-10-22,299.00,2026-11-04\n\
+        ME,5999,2026-11-02,50.00,\n\
+        MF,7011,2026-10-01,0.00,2026-11-02\n\
+        MG,4511,2026-10-19,299.00,\n";
+    let header = "txn_id,merchant_id,ts,type,amount,card,orig_txn_id,mcc";
+    // More cases with STREAM_SEEDS=N (12 by default, a few seconds).
+    let seeds = std::env::var("STREAM_SEEDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(12u64);
+    for seed in 0..seeds {
+        let mut random = Lcg(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) + 1);
+        let case = work.join(format!("case-{seed}"));
+        std::fs::create_dir_all(&case).unwrap();
+        let write = |file: &str, text: &str| {
+            let path = case.join(file);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let days1 = [
+            "2026-11-01",
+            "2026-11-02",
+            "2026-11-03",
+            "2026-11-04",
+            "2026-11-05",
+        ];
+        let mut purchases = Vec::new();
+        let rows = random_rows(&mut random, 240, &days1, "I", &mut purchases);
+        let (first, second) = rows.split_at(100 + random.below(40) as usize);
+        let file_a = format!("{header}\r\n{}\r\n", first.join("\r\n"));
+        let file_b = format!("{header}\n{}", second.join("\n\n"));
+        let mut adjustments = String::from("adj_id,merchant_id,settlement_date,amount,reason\n");
+        for _ in 0..12 {
+            adjustments.push_str(&format!(
+                "J{},{},2026-11-0{},{}.00,r\n",
+                random.below(5),
+                random.pick(&["MA", "MB", "MC", "MD", "ME", "MF", "MG", "ZZ"]),
+                1 + random.below(8),
+                1 + random.below(9)
+            ));
+        }
+        let day1 = Day1 {
+            config: PathBuf::from(CONFIG),
+            merchants: write("merchants.csv", merchants),
+            adjustments: Some(write("adjustments.csv", &adjustments)),
+            transactions: vec![write("a.csv", &file_a), write("b.csv", &file_b)],
+            through: day("2026-11-04"),
+            state_in: None,
+        };
+        let label = format!("random{seed}");
+        let first = 1 + (seed % 5) as u32;
+        let partitions = [first, first % 5 + 2];
+        let expected = check(&day1, &case, &label, &partitions);
+        let days2 = ["2026-11-04", "2026-11-05", "2026-11-06"];
+        let mut rows2 = random_rows(&mut random, 120, &days2, "I", &mut purchases);
+        rows2.extend(random_rows(&mut random, 60, &days2, "K", &mut purchases));
+        let day2 = Day1 {
+            adjustments: None,
+            transactions: vec![write("c.csv", &format!("{header}\n{}\n", rows2.join("\n")))],
+            through: day("2026-11-06"),
+            state_in: Some(expected),
+            ..day1
+        };
+        check(&day2, &case, &format!("{label}-day2"), &[partitions[1]]);
+    }
+}
