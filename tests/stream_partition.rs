@@ -556,3 +556,39 @@ fn random_days_merge_to_the_batch_run() {
         check(&day2, &case, &format!("{label}-day2"), &[partitions[1]]);
     }
 }
+
+#[test]
+fn a_day_without_an_accepted_row_merges_to_the_batch_run() {
+    // No start: no owned settlement date, every adjustment rejected, no
+    // settlement file; the ids that passed steps 1 and 2 still go into
+    // the end state's index.
+    let (_dir, work) = work_dir();
+    let work = work.as_path();
+    let write = |file: &str, text: &str| {
+        let path = work.join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let input = Day1 {
+        config: PathBuf::from(CONFIG),
+        merchants: write(
+            "merchants.csv",
+            "merchant_id,mcc,activated_on,deposit\nMA,5411,2026-10-01,1.00\nMB,5411,2026-10-01,2.00\n",
+        ),
+        adjustments: Some(write(
+            "adjustments.csv",
+            "adj_id,merchant_id,settlement_date,amount,reason\nJ1,MA,2026-11-02,1.00,x\n",
+        )),
+        transactions: vec![write(
+            "t.csv",
+            "txn_id,merchant_id,ts,type,amount,card,orig_txn_id\n\
+             A,ZZ,2026-11-01 10:00:00,purchase,1.00,debit,\n\
+             B,MB,2026-11-01 10:00:00,refund,1.00,,A\n\
+             C,MA,2026-11-09 10:00:00,purchase,1.00,debit,\n\
+             D,MA\n",
+        )],
+        through: day("2026-11-01"),
+        state_in: None,
+    };
+    check(&input, work, "empty", &[1, 3]);
+}
