@@ -131,6 +131,7 @@ fn stages(c: &mut Criterion) {
                 terminal_ids: false,
                 journal_per_transaction: false,
                 progress: None,
+                duplicates: None,
             };
             let settled = pipeline::run(&plan).expect("a balanced run");
             assert_eq!(settled.txn_counts[0].rows_read, ROWS);

@@ -69,6 +69,11 @@ enum Command {
     /// durable log, and at each close marker writes the partition's
     /// settlement folder OUT/YYYY-MM-DD/part-K-of-P.
     Worker(WorkerArgs),
+    /// Stream mode: join the partition folders of one closed business day
+    /// into the folder `settle run --through DAY` writes over the same
+    /// inputs, byte for byte, whole or not at all (docs/STREAM.md). Exit 2
+    /// when the folders are not partitions 0 to P - 1 of one close.
+    Merge(MergeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -216,6 +221,16 @@ fn stream_command(command: Command) -> ExitCode {
             ExitCode::from(error.exit_code() as u8)
         }
     }
+}
+
+#[derive(clap::Args, Debug)]
+struct MergeArgs {
+    /// The partition folders of one close, in any order.
+    #[arg(value_name = "PART_DIR", required = true)]
+    parts: Vec<PathBuf>,
+    /// The merged folder; must not exist yet, or be empty.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -566,6 +581,29 @@ fn main() -> ExitCode {
                         settle::calendar::format_date(summary.to),
                         summary.days,
                         settle::money::format_fen(summary.payout_fen)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("settle: error: {error}");
+                    ExitCode::from(error.exit_code() as u8)
+                }
+            }
+        }
+        Command::Merge(args) => {
+            let options = settle::stream::merge::MergeOptions {
+                partitions: args.parts,
+                out: args.out,
+            };
+            match settle::stream::merge::merge(&options) {
+                Ok(summary) => {
+                    eprintln!(
+                        "settle: merged {} partitions of {} into {}: {} rows read, {} rejected",
+                        summary.partitions,
+                        settle::calendar::format_date(summary.through),
+                        options.out.display(),
+                        summary.rows_read,
+                        summary.rows_rejected
                     );
                     ExitCode::SUCCESS
                 }

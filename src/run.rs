@@ -228,6 +228,7 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
         terminal_ids: options.detail,
         journal_per_transaction: options.detail,
         progress: progress.map(Arc::as_ref),
+        duplicates: None,
     };
     if let Some(progress) = progress {
         progress.start_files(

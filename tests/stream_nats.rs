@@ -527,3 +527,72 @@ fn a_worker_killed_during_its_close_redoes_it_on_restart() {
     wait(&mut other, "worker 1");
     case.assert_exactly_once(2);
 }
+
+/// The whole way, for P = 1, 2 and 4: publish, P workers close the day,
+/// `settle merge` joins their folders, and the result equals `settle run
+/// --through DAY` over the same file byte for byte.
+#[test]
+fn a_day_through_nats_merges_to_the_batch_run() {
+    for p in [1u32, 2, 4] {
+        let Some(server) = NatsServer::start() else {
+            return;
+        };
+        let case = Case::new(20_000);
+        let status = case
+            .publish(&server, p, &["--close", DAY])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut workers: Vec<Child> = (0..p).map(|k| case.worker(&server, k, p)).collect();
+        for (k, worker) in workers.iter_mut().enumerate() {
+            wait(worker, &format!("worker {k} of {p}"));
+        }
+        case.assert_exactly_once(p);
+        let merged = case.dir.path().join("merged");
+        let parts: Vec<PathBuf> = (0..p)
+            .map(|k| case.out().join(DAY).join(format!("part-{k}-of-{p}")))
+            .collect();
+        let output = Command::new(BIN)
+            .arg("merge")
+            .args(&parts)
+            .arg("--out")
+            .arg(&merged)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let batch = case.dir.path().join("batch");
+        let output = Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(case.data("settle.toml"))
+            .arg("--merchants")
+            .arg(case.data("merchants.csv"))
+            .arg("--transactions")
+            .arg(case.input())
+            .args(["--through", DAY, "--out"])
+            .arg(&batch)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let (a, b) = (common::read_tree(&batch), common::read_tree(&merged));
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "P = {p}: the same files"
+        );
+        for (file, bytes) in &a {
+            assert!(
+                bytes == &b[file],
+                "P = {p}: {file} differs from the batch run's"
+            );
+        }
+    }
+}

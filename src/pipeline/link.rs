@@ -395,6 +395,48 @@ fn lookup_prior(parsed: &Parsed, index: &Index) -> Result<PriorHits> {
     Ok(hits)
 }
 
+/// Step 3 as judged outside the run (stream mode's publisher, which reads
+/// the whole input in file order): for each row that is a duplicate, the
+/// first row of its id, both as (file index, line), sorted by row.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    sorted: Vec<((u32, u64), (u32, u64))>,
+}
+
+impl Verdicts {
+    /// The verdicts in any order; a row judged twice keeps its first.
+    pub fn new(mut verdicts: Vec<((u32, u64), (u32, u64))>) -> Verdicts {
+        verdicts.sort_by_key(|&(row, _)| row);
+        verdicts.dedup_by_key(|&mut (row, _)| row);
+        Verdicts { sorted: verdicts }
+    }
+
+    /// The first row of the id of the row on `line` of file `file_index`,
+    /// when that row is a duplicate.
+    pub fn first_of(&self, file_index: u32, line: u64) -> Option<(u32, u64)> {
+        self.sorted
+            .binary_search_by_key(&(file_index, line), |&(row, _)| row)
+            .ok()
+            .map(|at| self.sorted[at].1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+}
+
+/// The sentence of a step 3 rejection: the first row of the id.
+fn taken_by(first_line: u64, first_file_index: u32) -> String {
+    format!(
+        "txn_id is already taken by the row on line {first_line} (file {})",
+        first_file_index + 1
+    )
+}
+
 /// Runs steps 3 to 6 over parsed transactions, with the index of the state
 /// the run starts from, if any.
 pub fn link(
@@ -402,6 +444,21 @@ pub fn link(
     settings: &Settings,
     merchants: &Merchants,
     prior: Option<&Index>,
+) -> Result<Linked> {
+    link_judged(parsed, settings, merchants, prior, None)
+}
+
+/// `link`, with step 3 taken from `verdicts` when given: they are
+/// authoritative, because the rows of a run that holds only some
+/// merchants are a subset of the input, and a duplicate among them is a
+/// duplicate in the whole input (docs/STREAM.md). An id an earlier run took
+/// still wins over them, as it wins over this run's own duplicates.
+pub fn link_judged(
+    parsed: &Parsed,
+    settings: &Settings,
+    merchants: &Merchants,
+    prior: Option<&Index>,
+    verdicts: Option<&Verdicts>,
 ) -> Result<Linked> {
     let txns = &parsed.txns;
     let count = txns.len();
@@ -446,20 +503,36 @@ pub fn link(
             .binary_search_by_key(&index, |&(row, _)| row)
             .is_ok()
     };
-    for (index, first) in duplicates.into_iter().flatten() {
-        if taken_earlier(index) {
-            continue;
+    match verdicts {
+        None => {
+            for (index, first) in duplicates.into_iter().flatten() {
+                if taken_earlier(index) {
+                    continue;
+                }
+                rejected[index as usize] = Some(RejectCode::DuplicateTxnId);
+                let first = &txns[first as usize];
+                details.push((
+                    index,
+                    taken_by(u64::from(first.line), u32::from(first.file_index)),
+                ));
+            }
         }
-        rejected[index as usize] = Some(RejectCode::DuplicateTxnId);
-        let first = &txns[first as usize];
-        details.push((
-            index,
-            format!(
-                "txn_id is already taken by the row on line {} (file {})",
-                first.line,
-                u32::from(first.file_index) + 1
-            ),
-        ));
+        Some(verdicts) => {
+            drop(duplicates);
+            for (index, txn) in txns.iter().enumerate() {
+                let index = index as u32;
+                let Some((file_index, line)) =
+                    verdicts.first_of(u32::from(txn.file_index), u64::from(txn.line))
+                else {
+                    continue;
+                };
+                if taken_earlier(index) {
+                    continue;
+                }
+                rejected[index as usize] = Some(RejectCode::DuplicateTxnId);
+                details.push((index, taken_by(line, file_index)));
+            }
+        }
     }
 
     let mut fee_fen = vec![0i64; count];

@@ -27,7 +27,7 @@ use crate::ledger::{self, DayTotals, MerchantInput, MerchantState, Row, RowNote,
 use crate::money;
 use crate::state::PriorState;
 pub use groups::Groups;
-pub use link::Linked;
+pub use link::{Linked, Verdicts};
 pub use parse::{Input, Parsed, TxnFile};
 
 /// The inputs of one run, already opened and with headers checked.
@@ -51,6 +51,9 @@ pub struct Plan<'a> {
     pub journal_per_transaction: bool,
     /// Counters for a progress display; never read back by the run.
     pub progress: Option<&'a Progress>,
+    /// Step 3 judged outside the run (stream mode, docs/STREAM.md); `None`
+    /// for a run that judges its own rows.
+    pub duplicates: Option<&'a Verdicts>,
 }
 
 /// Rows read, accepted and rejected in one input file.
@@ -133,6 +136,24 @@ pub struct Ingested {
     latencies: stats::ChunkLatencies,
 }
 
+impl Ingested {
+    /// The first business date the run covers (RULES.md 2).
+    pub fn start(&self) -> Option<Day> {
+        self.start
+    }
+
+    /// Sets the run's start, and with it its span, to `start`: a stream
+    /// partition sees only some merchants' rows, and the run's start is
+    /// the earliest over all partitions (docs/STREAM.md).
+    pub fn set_start(&mut self, start: Option<Day>) {
+        self.start = start;
+        self.span = match (start, self.horizon) {
+            (Some(start), Some(horizon)) if start <= horizon => Some(Span { start, horizon }),
+            _ => None,
+        };
+    }
+}
+
 /// Accepted rows as the stages after linking see them, for unit tests:
 /// each `Txn` is accepted, with its fee, in category 0, neither voided nor
 /// capped.
@@ -197,7 +218,13 @@ pub fn ingest(plan: &Plan) -> Result<Ingested> {
     }
     let prior_index = plan.prior.map(|prior| &prior.index);
     let linked = times.time("link", || {
-        link::link(&parsed, settings, plan.merchants, prior_index)
+        link::link_judged(
+            &parsed,
+            settings,
+            plan.merchants,
+            prior_index,
+            plan.duplicates,
+        )
     })?;
 
     // The run's dates (RULES.md 2).

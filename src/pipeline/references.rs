@@ -108,6 +108,24 @@ impl std::fmt::Debug for Lossy<'_> {
     }
 }
 
+/// The sentence for a reference that names no accepted purchase of its
+/// own merchant: no such id, an id that is not an accepted purchase, and
+/// the purchase of another merchant all read the same (D78): "is not an
+/// accepted purchase", which the merchant reads as "of yours". A merchant's
+/// rejects must not learn that an id belongs to someone else, and a stream
+/// partition, which holds only some merchants' rows, cannot tell those
+/// cases apart, yet must write what the batch run writes. With a starting
+/// state, the sentence says how far back the index of earlier runs reaches.
+fn not_an_accepted_purchase(orig_text: &Lossy, index_first_day: Option<Day>) -> String {
+    match index_first_day {
+        Some(first) if first > Day::MIN => format!(
+            "orig_txn_id {orig_text:?} is not an accepted purchase of this run, nor in the index of earlier runs, which keeps ids from {} on (refund_retention_days)",
+            calendar::format_date(first)
+        ),
+        _ => format!("orig_txn_id {orig_text:?} is not an accepted purchase"),
+    }
+}
+
 /// Checks a reference against its purchase before the group rules: same
 /// merchant, not earlier, within retention. `None` when it passes.
 fn reference_problem(
@@ -116,12 +134,11 @@ fn reference_problem(
     purchase_merchant: bool,
     purchase_instant: Instant,
     purchase_day: Day,
-    settings: &Settings,
+    context: &References,
 ) -> Option<String> {
+    let settings = context.settings;
     if !purchase_merchant {
-        Some(format!(
-            "orig_txn_id {orig_text:?} is a purchase of another merchant"
-        ))
+        Some(not_an_accepted_purchase(orig_text, context.index_first_day))
     } else if txn.instant() < purchase_instant {
         Some(format!("ts is earlier than that of purchase {orig_text:?}"))
     } else if i64::from(txn.business_day) - i64::from(purchase_day)
@@ -192,7 +209,7 @@ fn decide_partition(
                 same_merchant,
                 instant,
                 prior.entry.business_day,
-                settings,
+                context,
             ) {
                 Some(detail) => decisions.push(reject(detail)),
                 None => grouped.push((PRIOR_BIT | slot, index)),
@@ -205,14 +222,10 @@ fn decide_partition(
             .then_some(first)
             .filter(|&j| txns[j as usize].kind == Kind::Purchase && linked.accepted(j as usize))
         else {
-            let detail = match context.index_first_day {
-                Some(first) if first > Day::MIN => format!(
-                    "orig_txn_id {orig_text:?} is not an accepted purchase of this run, nor in the index of earlier runs, which keeps ids from {} on (refund_retention_days)",
-                    calendar::format_date(first)
-                ),
-                _ => format!("orig_txn_id {orig_text:?} is not an accepted purchase"),
-            };
-            decisions.push(reject(detail));
+            decisions.push(reject(not_an_accepted_purchase(
+                &orig_text,
+                context.index_first_day,
+            )));
             continue;
         };
         let purchase = &txns[purchase_index as usize];
@@ -222,7 +235,7 @@ fn decide_partition(
             purchase.merchant == txn.merchant,
             purchase.instant(),
             purchase.business_day,
-            settings,
+            context,
         ) {
             Some(detail) => decisions.push(reject(detail)),
             None => grouped.push((purchase_index, index)),

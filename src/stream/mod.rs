@@ -10,13 +10,17 @@
 //! settle money: the partitions run the batch pipeline.
 
 pub mod arrival;
-pub mod close_stub;
 pub mod facts;
+pub mod folder;
 pub mod judge;
 pub mod log;
+pub mod merge;
+mod merged_state;
 pub mod nats;
+pub mod partition;
 pub mod publish;
 pub mod records;
+mod restrict;
 pub mod worker;
 
 /// The most partitions a stream may have: a worker per partition, and a

@@ -339,7 +339,6 @@ pub fn publish(options: &PublishOptions) -> Result<PublishSummary> {
         for (file, input) in (0u32..).zip(&inputs) {
             let mut records = Records::new(&input.bytes, &input.name)?;
             judge.start_file(file, &records.header);
-            let field_count = records.header.field_count;
             let merchant_column = records.header.columns[1].expect("merchant_id is required");
             let head = records.head(&input.name, input.sha256.clone()).head;
             for partition in 0..options.partitions {
@@ -359,14 +358,11 @@ pub fn publish(options: &PublishOptions) -> Result<PublishSummary> {
                     summary.rows_resumed += 1;
                     continue;
                 }
-                // A row whose field count differs from the header's is
-                // malformed whatever its merchant: it goes to the partition
-                // of the empty id.
-                let merchant: &[u8] = if cut.record.field_count() == field_count {
-                    cut.record.field(merchant_column)
-                } else {
-                    b""
-                };
+                // The merchant_id field wherever the record has one, even
+                // in a malformed row (rejected wherever it goes), the empty
+                // id where it has none: what the partition's own check
+                // (stream::restrict) reads.
+                let merchant = cut.record.field_or_empty(Some(merchant_column));
                 let partition = partition_of(merchant, options.partitions);
                 let (line, bytes) = (cut.line, cut.bytes.to_vec());
                 pipe.pace().await;

@@ -19,9 +19,9 @@ use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 
 use super::arrival::{self, Arrival};
-use super::close_stub as partition;
 use super::log::{Entry, Log};
 use super::nats::{self, Incoming};
+use super::partition;
 use super::{FileHead, Row, facts};
 use crate::calendar::{self, Day};
 use crate::error::{Error, Result};
