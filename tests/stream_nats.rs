@@ -7,10 +7,9 @@
 //!
 //! A worker reports each closed day on stderr as `closed D: N rows, line
 //! sum S, F foreign messages`; the rows of all partitions must add up to
-//! the input's records, and their lines to the input's. Where the
-//! partition's folder holds the rebuilt inputs (the transport's stand-in
-//! for the settlement, src/stream/close_stub.rs) the rows are also compared
-//! line by line.
+//! the input's records, and their lines to the input's. The whole way
+//! (publish, workers, `settle merge`) equals `settle run` byte for byte
+//! for P = 1, 2 and 4 (`a_day_through_nats_merges_to_the_batch_run`).
 
 mod common;
 
