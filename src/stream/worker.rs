@@ -69,6 +69,8 @@ struct OpenDay {
     /// The last stream sequence taken (logged, or skipped as known).
     last_seq: u64,
     files: Vec<Option<FileHead>>,
+    /// Per file: the `merchant_id` column of its header.
+    merchant_columns: Vec<Option<usize>>,
     rows: Vec<Row>,
     foreign: Vec<(u64, String, String)>,
     close: Option<(u64, Day)>,
@@ -86,6 +88,16 @@ impl OpenDay {
                 if self.files.len() <= index {
                     self.files.resize(index + 1, None);
                 }
+                if self.merchant_columns.len() <= index {
+                    self.merchant_columns.resize(index + 1, None);
+                }
+                self.merchant_columns[index] = crate::ingest::header::read(
+                    &head.head,
+                    &head.name,
+                    &crate::ingest::txn::COLUMNS,
+                )
+                .ok()
+                .and_then(|header| header.columns[1]);
                 self.files[index] = Some(head);
             }
             Entry::Row { row, .. } => {
@@ -125,6 +137,7 @@ impl OpenDay {
         seq: u64,
         subject: &str,
         incoming: std::result::Result<Incoming, String>,
+        (partition, partitions): (u32, u32),
     ) -> Option<Entry> {
         let foreign = |detail: String| Entry::Foreign {
             seq,
@@ -161,6 +174,16 @@ impl OpenDay {
                 let copy = self
                     .row_at(file_index, line)
                     .is_some_and(|r| r.bytes == bytes && r.duplicate_of == duplicate_of);
+                // A record of another partition's merchant (a row published
+                // to the wrong subject) would settle that merchant twice.
+                let mut record = crate::ingest::csv::Record::default();
+                let one_record = arrival::cut_one(&bytes, &mut record);
+                let column = self
+                    .merchant_columns
+                    .get(file_index as usize)
+                    .copied()
+                    .flatten();
+                let home = super::partition_of(record.field_or_empty(column), partitions);
                 match held {
                     None => foreign(format!(
                         "a row of file {file_index}, whose head has not arrived"
@@ -174,9 +197,12 @@ impl OpenDay {
                     Some(_) if self.row_at(file_index, line).is_some() => foreign(format!(
                         "line {line} of file {file_index} arrives again with other bytes"
                     )),
-                    Some(_) if !arrival::cut_one(&bytes, &mut Default::default()) => foreign(
-                        format!("line {line} of file {file_index} is not one CSV record"),
-                    ),
+                    Some(_) if !one_record => foreign(format!(
+                        "line {line} of file {file_index} is not one CSV record"
+                    )),
+                    Some(_) if home != partition => foreign(format!(
+                        "line {line} of file {file_index} is a row of partition {home}"
+                    )),
                     Some(_) => Entry::Row {
                         seq,
                         row: Row {
@@ -466,7 +492,12 @@ impl Worker<'_> {
                 Ok(Incoming::Row { published_ns, .. }) => *published_ns,
                 _ => 0,
             };
-            let Some(entry) = self.day.entry_for(seq, message.subject.as_str(), incoming) else {
+            let Some(entry) = self.day.entry_for(
+                seq,
+                message.subject.as_str(),
+                incoming,
+                (self.options.partition, self.options.partitions),
+            ) else {
                 self.unacked = Some(message);
                 continue;
             };
