@@ -210,7 +210,6 @@ impl Case {
 
     /// `settle merge` over the `p` partitions' folders equals `settle run
     /// --through DAY` over the input, file for file, byte for byte.
-
     fn assert_equals_batch(&self, p: u32) {
         let merged = self.dir.path().join("merged");
         let parts: Vec<PathBuf> = (0..p)
