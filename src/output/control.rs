@@ -10,6 +10,22 @@ use crate::ingest::Merchants;
 use crate::money::format_fen;
 use crate::pipeline::{FileCounts, Settled};
 
+/// The totals of control.json (RULES.md 3.7), in the order it lists them:
+/// the keys that readers of control.json (`settle report`, `settle merge`)
+/// walk.
+pub const TOTAL_KEYS: [&str; 11] = [
+    "purchases",
+    "refunds",
+    "fees",
+    "adjustments",
+    "carried_in_first",
+    "payouts",
+    "deposit_held",
+    "deposit_released",
+    "deposit_forfeited",
+    "deactivation_fees",
+    "carried_out_last",
+];
 /// One input file as the run saw it.
 #[derive(Clone, Debug)]
 pub struct InputFile {

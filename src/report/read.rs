@@ -27,20 +27,8 @@ const SETTLEMENT_FIELDS: usize = 15;
 /// The header of `rejects.csv` (RULES.md 4).
 pub const REJECTS_HEADER: &str = "file,line,txn_id,reason,detail\n";
 
-/// The totals of control.json (RULES.md 3.7), in this order.
-pub const TOTAL_KEYS: [&str; 11] = [
-    "purchases",
-    "refunds",
-    "fees",
-    "adjustments",
-    "carried_in_first",
-    "payouts",
-    "deposit_held",
-    "deposit_released",
-    "deposit_forfeited",
-    "deactivation_fees",
-    "carried_out_last",
-];
+/// The totals of control.json (RULES.md 3.7), in the order it lists them.
+pub use crate::output::control::TOTAL_KEYS;
 
 /// The totals of `TOTAL_KEYS` that are plain sums of a settlement column
 /// over a run, with that column (`AMOUNT_COLUMNS`); the two carried totals

@@ -9,6 +9,7 @@
 //! re-orders what the partitions settled, sums their totals and checks
 //! conservation over the union.
 
+use crate::output::control::TOTAL_KEYS;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -272,20 +273,6 @@ fn parse_fen(value: &Value) -> Option<i128> {
     Some(if negative { -fen } else { fen })
 }
 
-const TOTALS: [&str; 11] = [
-    "purchases",
-    "refunds",
-    "fees",
-    "adjustments",
-    "carried_in_first",
-    "payouts",
-    "deposit_held",
-    "deposit_released",
-    "deposit_forfeited",
-    "deactivation_fees",
-    "carried_out_last",
-];
-
 /// control.json as the batch run writes it: the first partition's, with
 /// the counts, totals and receivables of all, and the merged outputs.
 fn control(
@@ -326,9 +313,9 @@ fn control(
         entry["rows_accepted"] = Value::from(judgement.rows_accepted);
         entry["rows_rejected"] = Value::from(judgement.rows_rejected);
     }
-    let mut totals = [0i128; TOTALS.len()];
+    let mut totals = [0i128; TOTAL_KEYS.len()];
     for part in parts {
-        for (sum, key) in totals.iter_mut().zip(TOTALS) {
+        for (sum, key) in totals.iter_mut().zip(TOTAL_KEYS) {
             *sum += parse_fen(&part.control["totals"][key]).ok_or_else(|| bad(key))?;
         }
     }
@@ -355,7 +342,7 @@ fn control(
             money::format_fen(right)
         )));
     }
-    for (sum, key) in totals.iter().zip(TOTALS) {
+    for (sum, key) in totals.iter().zip(TOTAL_KEYS) {
         control["totals"][key] = Value::String(money::format_fen(*sum));
     }
     let mut receivables: Vec<Value> = Vec::new();
