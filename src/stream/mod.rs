@@ -10,6 +10,7 @@
 //! settle money: the partitions run the batch pipeline.
 
 pub mod arrival;
+mod day;
 pub mod facts;
 pub mod folder;
 pub mod judge;
