@@ -145,14 +145,7 @@ pub fn run(options: &RunOptions) -> Result<RunSummary> {
     output::check_out_dir(&options.out)?;
     let config_bytes = std::fs::read(&options.config)
         .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", options.config.display())))?;
-    let config_text = std::str::from_utf8(&config_bytes).map_err(|e| {
-        Error::config(
-            &options.config,
-            "(file)",
-            format!("is not valid UTF-8 ({e})"),
-        )
-    })?;
-    let settings = config::parse(&options.config, config_text)?;
+    let settings = config::parse_bytes(&options.config, &config_bytes)?;
     let prior = times.time("state-in", || {
         options.state_in.as_deref().map(state::read).transpose()
     })?;

@@ -42,11 +42,17 @@ pub struct Settings {
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Settings> {
-    let text = std::fs::read(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", path.display())))?;
-    let text =
-        String::from_utf8(text).map_err(|_| Error::config(path, "(file)", "is not valid UTF-8"))?;
-    parse(path, &text)
+    parse_bytes(path, &bytes)
+}
+
+/// Validates a configuration file's bytes, as read by a caller that also
+/// digests them (control.json, a partition's description).
+pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Settings> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Error::config(path, "(file)", format!("is not valid UTF-8 ({e})")))?;
+    parse(path, text)
 }
 
 /// Validates a configuration given as text; `path` only names it in errors.

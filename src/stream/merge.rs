@@ -388,9 +388,7 @@ pub fn merge(options: &MergeOptions) -> Result<MergeSummary> {
     output::check_out_dir(&options.out)?;
     let description = &parts[0].description;
     let config_bytes = read_checked(&description.config.path, &description.config.sha256)?;
-    let config_text = std::str::from_utf8(&config_bytes)
-        .map_err(|e| Error::Usage(format!("{}: not UTF-8 ({e})", description.config.path)))?;
-    let settings = config::parse(Path::new(&description.config.path), config_text)?;
+    let settings = config::parse_bytes(Path::new(&description.config.path), &config_bytes)?;
     let merchants_bytes = read_checked(&description.merchants.path, &description.merchants.sha256)?;
     let all_merchants = merchants::parse(&merchants_bytes, &description.merchants.path)?;
     let prior = description

@@ -111,14 +111,7 @@ pub fn open(options: &PartitionOptions, files: &[FileHead], rows: &[Row]) -> Res
         "rows in (file index, line) order"
     );
     let config_bytes = read(&options.config)?;
-    let config_text = std::str::from_utf8(&config_bytes).map_err(|e| {
-        Error::config(
-            &options.config,
-            "(file)",
-            format!("is not valid UTF-8 ({e})"),
-        )
-    })?;
-    let settings = config::parse(&options.config, config_text)?;
+    let settings = config::parse_bytes(&options.config, &config_bytes)?;
     let mut prior = options.state_in.as_deref().map(state::read).transpose()?;
     if let Some(horizon) = prior.as_ref().and_then(|p| p.horizon)
         && options.through <= horizon
